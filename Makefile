@@ -1,0 +1,50 @@
+# Two commands do everything on a fresh machine with Python 3.11+:
+#   make demo   run the whole course headless (fast mode, phantoms) into runs/demo/
+#   make test   run the test suite (unit tests + papermill smoke runs of every notebook)
+# Each creates .venv and installs the course into it when needed.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONWARNINGS ?= ignore::DeprecationWarning
+
+.PHONY: install demo test test-fast lab bench lint format clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed; found " + sys.version.split()[0] + ". Run: make PYTHON=python3.11 ...")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@if git rev-parse --git-dir >/dev/null 2>&1; then $(BIN)/nbstripout --install --attributes .gitattributes || true; fi
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m course_utils demo --out runs/demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not notebook and not slow"
+
+lab: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,lab]'
+	cd notebooks && ../$(BIN)/jupyter lab
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check course_utils tests benchmarks
+	$(BIN)/ruff format --check course_utils tests benchmarks
+
+format: $(STAMP)
+	$(BIN)/ruff format course_utils tests benchmarks
+	$(BIN)/ruff check --fix course_utils tests benchmarks
+
+clean:
+	rm -rf runs .pytest_cache .ruff_cache

@@ -1,0 +1,234 @@
+"""Command line: ``python -m course_utils …`` calls the same functions as the notebooks.
+
+Examples::
+
+    python -m course_utils data synth runs/phantoms --per-class 100 --image-size 224 --seed 1
+    python -m course_utils data audit ../shared/datasets/brain-tumor-mri-224 --out audit.json
+    python -m course_utils data split DATA_DIR --out artifacts/splits
+    python -m course_utils demo --out runs/demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from course_utils import artifacts, config
+
+#: The course's notebooks in teaching order; ``demo`` runs those that exist.
+NOTEBOOKS = ("01_data", "02_transfer", "03_cnn", "04_evaluate", "05_explain_app")
+#: Parameters every notebook takes in fast mode on phantoms.
+FAST_PARAMETERS = {"FAST_MODE": True, "DATA_SOURCE": "phantoms", "SEED": config.DEFAULT_SEED}
+
+
+def notebooks_dir() -> Path:
+    """Return the repository's ``notebooks/`` folder (next to the package).
+
+    Returns:
+        The folder path.
+
+    Raises:
+        FileNotFoundError: If the package is not installed from a checkout of the course.
+    """
+    folder = Path(__file__).resolve().parents[1] / "notebooks"
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"No notebooks folder at {folder}; run from a checkout of the course "
+            "(pip install -e .), or pass --notebooks DIR."
+        )
+    return folder
+
+
+def run_notebook(
+    name: str, out_dir: str | Path, parameters: dict, folder: str | Path | None = None
+) -> dict:
+    """Execute one notebook with papermill and save the executed copy.
+
+    Args:
+        name: Notebook name without ending, e.g. ``"01_data"``.
+        out_dir: Folder for the executed notebook.
+        parameters: Values injected after the ``parameters`` cell.
+        folder: Where the notebooks are; None means ``notebooks_dir()``.
+
+    Returns:
+        ``{"notebook", "seconds", "output", "ok", "error"}``.
+    """
+    import papermill
+
+    source = Path(folder or notebooks_dir()) / f"{name}.ipynb"
+    output = Path(out_dir) / f"{name}.ipynb"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    result = {"notebook": name, "output": str(output), "ok": True, "error": ""}
+    try:
+        papermill.execute_notebook(source, output, parameters=parameters, cwd=source.parent,
+                                   kernel_name="python3", progress_bar=False)
+    except papermill.PapermillExecutionError as error:
+        result.update(ok=False, error=f"{error.ename}: {error.evalue}")
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    return result
+
+
+def run_demo(out_dir: str | Path, notebooks: Sequence[str] | None = None,
+             folder: str | Path | None = None) -> list[dict]:
+    """Run the course's notebooks in fast mode on phantoms and write a summary.
+
+    Args:
+        out_dir: Run folder; notebooks go to ``out_dir``, artifacts and figures to
+            ``out_dir/artifacts``, the summary to ``out_dir/summary.md``.
+        notebooks: Names to run; None runs every notebook of ``NOTEBOOKS`` that exists.
+        folder: Where the notebooks are; None means ``notebooks_dir()``.
+
+    Returns:
+        One result dict per notebook run (stops after the first failure).
+    """
+    folder = Path(folder or notebooks_dir())
+    out_dir = Path(out_dir).resolve()
+    names = notebooks or [n for n in NOTEBOOKS if (folder / f"{n}.ipynb").is_file()]
+    parameters = {**FAST_PARAMETERS, "ARTIFACTS_DIR": str(out_dir / "artifacts")}
+    results = []
+    for name in names:
+        print(f"[demo] running {name} …", flush=True)
+        results.append(run_notebook(name, out_dir, parameters, folder))
+        print(f"[demo] {name}: {'ok' if results[-1]['ok'] else 'FAILED'} in "
+              f"{results[-1]['seconds']} s", flush=True)
+        if not results[-1]["ok"]:
+            break
+    write_summary(out_dir, results)
+    return results
+
+
+def write_summary(out_dir: Path, results: list[dict]) -> Path:
+    """Write ``summary.md``: run times, then each notebook's own summary snippet.
+
+    Notebooks leave a Markdown snippet at ``ARTIFACTS_DIR/summary/<notebook>.md``.
+
+    Args:
+        out_dir: The demo's run folder.
+        results: What ``run_notebook`` returned for each notebook.
+
+    Returns:
+        The summary's path.
+    """
+    lines = ["# Course demo run", "", "Fast mode on synthetic phantoms (not real scans).", "",
+             "| notebook | status | seconds |", "|---|---|---:|"]
+    lines += [f"| {r['notebook']} | {'ok' if r['ok'] else 'FAILED: ' + r['error'][:80]} | "
+              f"{r['seconds']} |" for r in results]
+    lines += ["", f"Total: {sum(r['seconds'] for r in results):.1f} s", ""]
+    for result in results:
+        snippet = artifacts.summary_path(out_dir / "artifacts", result["notebook"])
+        if snippet.is_file():
+            lines += [snippet.read_text().strip(), ""]
+    path = out_dir / "summary.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _data_synth(args: argparse.Namespace) -> int:
+    """``data synth``: write a phantom dataset."""
+    from course_utils.synthetic import synthesize_dataset
+
+    manifest = synthesize_dataset(args.out, per_class=args.per_class,
+                                  test_per_class=args.test_per_class, image_size=args.image_size,
+                                  seed=args.seed, plant_issues=not args.no_plant)
+    print(json.dumps(manifest["counts"], indent=2))
+    print(f"Wrote phantoms to {args.out}")
+    return 0
+
+
+def _data_audit(args: argparse.Namespace) -> int:
+    """``data audit``: audit a dataset and write the JSON report."""
+    from course_utils.data.audit import audit_dataset
+
+    report = audit_dataset(args.data_dir, near_threshold=args.near_threshold)
+    if args.out:
+        report.save(args.out)
+        print(f"Wrote {args.out}")
+    print(json.dumps(report.summary(), indent=2))
+    return 0
+
+
+def _data_split(args: argparse.Namespace) -> int:
+    """``data split``: audit a dataset and save duplicate-aware splits."""
+    from course_utils.data.audit import audit_dataset
+    from course_utils.data.splits import make_splits, save_splits, split_counts
+
+    report = audit_dataset(args.data_dir)
+    splits = make_splits(report.table, val_fraction=args.val_fraction,
+                         test_fraction=args.test_fraction, seed=args.seed)
+    save_splits(splits, args.out, {"root": str(report.root), "source": "local",
+                                   "class_names": list(config.CLASS_NAMES), "seed": args.seed})
+    print(split_counts(splits).to_string())
+    print(f"Wrote splits to {args.out}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """``demo``: run the notebooks in fast mode."""
+    results = run_demo(args.out, args.notebooks or None, args.notebooks_dir)
+    print(f"Summary: {Path(args.out) / 'summary.md'}")
+    return 0 if results and all(r["ok"] for r in results) else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser of ``python -m course_utils``.
+
+    Returns:
+        The parser; each sub-command sets ``handler``.
+    """
+    parser = argparse.ArgumentParser(prog="python -m course_utils", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    data = commands.add_parser("data", help="make, audit and split datasets")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+
+    synth = data_commands.add_parser("synth", help="write a synthetic phantom dataset")
+    synth.add_argument("out", type=Path)
+    synth.add_argument("--per-class", type=int, default=100)
+    synth.add_argument("--test-per-class", type=int, default=None)
+    synth.add_argument("--image-size", type=int, default=config.DEFAULT_IMAGE_SIZE)
+    synth.add_argument("--seed", type=int, default=config.DEFAULT_SEED)
+    synth.add_argument("--no-plant", action="store_true", help="plant no duplicates/corrupt files")
+    synth.set_defaults(handler=_data_synth)
+
+    audit = data_commands.add_parser("audit", help="audit a dataset in the Kaggle layout")
+    audit.add_argument("data_dir", type=Path)
+    audit.add_argument("--out", type=Path, default=None, help="JSON report to write")
+    audit.add_argument("--near-threshold", type=float, default=0.99)
+    audit.set_defaults(handler=_data_audit)
+
+    split = data_commands.add_parser("split", help="audit, then save duplicate-aware splits")
+    split.add_argument("data_dir", type=Path)
+    split.add_argument("--out", type=Path, required=True)
+    split.add_argument("--val-fraction", type=float, default=0.15)
+    split.add_argument("--test-fraction", type=float, default=0.15)
+    split.add_argument("--seed", type=int, default=config.DEFAULT_SEED)
+    split.set_defaults(handler=_data_split)
+
+    demo = commands.add_parser("demo", help="run the notebooks headless in fast mode")
+    demo.add_argument("--out", type=Path, default=Path("runs/demo"))
+    demo.add_argument("--notebooks", nargs="*", choices=NOTEBOOKS)
+    demo.add_argument("--notebooks-dir", type=Path, default=None)
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line.
+
+    Args:
+        argv: Arguments without the program name; None reads ``sys.argv``.
+
+    Returns:
+        The exit status: 0 on success, 2 for bad input (with a one-line message).
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,198 @@
+"""Train / validation / test splits that keep duplicates on one side.
+
+A validation or test image that has a copy in training measures memory, not skill.
+So the splits are made over *duplicate groups* from the audit: every member of a
+group lands in the same split. The Kaggle ``Testing`` folder is kept whole as the
+"full" test split (that is what published results use) and a leak-free subset
+of it is saved beside it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold
+
+from course_utils import config
+
+SPLIT_FILES = ("train", "val", "test", "test_leakfree")
+SPLIT_COLUMNS = ["path", "label", "group", "source_split"]
+
+
+def carve_split(
+    table: pd.DataFrame, fraction: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Cut a stratified, group-aware part off a table of files.
+
+    Args:
+        table: Rows with ``label`` and ``group`` columns.
+        fraction: Share of rows to carve off, in (0, 0.5].
+        seed: Seed of the shuffle, so the same seed gives the same split.
+
+    Returns:
+        ``(rest, carved)``: two tables whose groups do not overlap.
+
+    Raises:
+        ValueError: If the fraction is out of range or a class has too few groups.
+    """
+    if not 0 < fraction <= 0.5:
+        raise ValueError(f"Split fraction must be in (0, 0.5], got {fraction}.")
+    folds = max(2, round(1 / fraction))
+    smallest = table.groupby("label")["group"].nunique().min()
+    if smallest < folds:
+        raise ValueError(
+            f"A class has only {smallest} distinct images, too few to carve a {fraction:.0%} "
+            f"split; use more images per class or a larger fraction."
+        )
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    rest_rows, carved_rows = next(splitter.split(table, table["label"], table["group"]))
+    return table.iloc[rest_rows], table.iloc[carved_rows]
+
+
+def make_splits(
+    table: pd.DataFrame,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    seed: int = config.DEFAULT_SEED,
+    drop_exact_copies: bool = True,
+) -> dict[str, pd.DataFrame]:
+    """Make the course's splits from an audited file table.
+
+    Args:
+        table: ``AuditReport.table`` (needs ``path``, ``split``, ``label``,
+            ``readable``, ``sha256`` and ``group``).
+        val_fraction: Share of the training files kept for validation.
+        test_fraction: Share carved for testing when the data has no ``Testing`` folder.
+        seed: Seed of every shuffle.
+        drop_exact_copies: Keep one file of each byte-identical set within a split.
+
+    Returns:
+        ``{"train", "val", "test", "test_leakfree"}`` tables with ``SPLIT_COLUMNS``.
+        Files of label-conflict groups (one picture, two labels) are left out.
+
+    Raises:
+        ValueError: If the table lacks audit columns or a class is too small to split.
+    """
+    missing = {"path", "split", "label", "readable", "sha256", "group"} - set(table.columns)
+    if missing:
+        raise ValueError(f"make_splits needs an audited table; missing columns {sorted(missing)}.")
+    files = table[table["readable"].astype(bool)]
+    conflicted = files.groupby("group")["label"].transform("nunique") > 1
+    files = files[~conflicted]
+    if drop_exact_copies:
+        files = files.drop_duplicates(["split", "sha256"])
+    files = files.assign(source_split=files["split"])
+    training = files[files["split"] == config.TRAIN_SPLIT]
+    testing = files[files["split"] == config.TEST_SPLIT]
+    if testing.empty:
+        training, testing = carve_split(training, test_fraction, seed)
+    train, val = carve_split(training, val_fraction, seed)
+    leaky_groups = set(train["group"]) | set(val["group"])
+    splits = {"train": train, "val": val, "test": testing,
+              "test_leakfree": testing[~testing["group"].isin(leaky_groups)]}
+    return {name: _tidy(part) for name, part in splits.items()}
+
+
+def _tidy(part: pd.DataFrame) -> pd.DataFrame:
+    """Keep the split columns, sorted by label and path."""
+    return part[SPLIT_COLUMNS].sort_values(["label", "path"], ignore_index=True)
+
+
+def split_counts(splits: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Count files per class (rows) and split (columns), with a total row.
+
+    Args:
+        splits: The output of ``make_splits`` or ``load_splits``.
+
+    Returns:
+        An integer table.
+    """
+    counts = pd.DataFrame({name: part["label"].value_counts() for name, part in splits.items()})
+    counts = counts.fillna(0).astype(int).sort_index()
+    counts.loc["total"] = counts.sum()
+    return counts
+
+
+def save_splits(
+    splits: dict[str, pd.DataFrame], out_dir: str | Path, dataset: dict
+) -> Path:
+    """Write each split as CSV and a ``dataset.json`` that says where the files are.
+
+    Args:
+        splits: The output of ``make_splits``.
+        out_dir: Folder to write (created if missing), normally ``ARTIFACTS_DIR/splits``.
+        dataset: Facts about the data to keep with the splits; must hold ``root``
+            (the folder the relative paths start from) and ``source``.
+
+    Returns:
+        The folder written.
+
+    Raises:
+        ValueError: If ``dataset`` lacks ``root`` or ``source``.
+    """
+    if not {"root", "source"} <= set(dataset):
+        raise ValueError("save_splits needs dataset['root'] and dataset['source'].")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, part in splits.items():
+        part.to_csv(out_dir / f"{name}.csv", index=False)
+    meta = {**dataset, "root": str(Path(dataset["root"]).resolve()),
+            "counts": {name: len(part) for name, part in splits.items()}}
+    (out_dir / "dataset.json").write_text(json.dumps(meta, indent=2, default=str))
+    return out_dir
+
+
+def load_splits(split_dir: str | Path) -> tuple[dict[str, pd.DataFrame], dict]:
+    """Read splits written by ``save_splits``.
+
+    Args:
+        split_dir: The folder with ``train.csv`` … and ``dataset.json``.
+
+    Returns:
+        ``(splits, dataset)``; each split gains an ``abs_path`` column.
+
+    Raises:
+        FileNotFoundError: If the folder or one of its files is missing (run notebook 01,
+            or ``python -m course_utils data split``, first).
+    """
+    split_dir = Path(split_dir)
+    meta_path = split_dir / "dataset.json"
+    if not meta_path.is_file():
+        raise FileNotFoundError(
+            f"No splits in {split_dir} (dataset.json missing). Run notebook 01 with the same "
+            f"ARTIFACTS_DIR first, or `python -m course_utils data split DATA_DIR --out {split_dir}`."
+        )
+    dataset = json.loads(meta_path.read_text())
+    root = Path(dataset["root"])
+    splits = {}
+    for name in SPLIT_FILES:
+        path = split_dir / f"{name}.csv"
+        if not path.is_file():
+            raise FileNotFoundError(f"Split file {path} is missing; re-run notebook 01.")
+        part = pd.read_csv(path, dtype={"path": str, "label": str})
+        part["abs_path"] = [str(root / p) for p in part["path"]]
+        splits[name] = part
+    return splits, dataset
+
+
+def encode_labels(labels: pd.Series | list[str], class_names: tuple[str, ...]) -> np.ndarray:
+    """Turn class names into integer indices in the order of ``class_names``.
+
+    Args:
+        labels: Class names.
+        class_names: The class order (from the model card or config).
+
+    Returns:
+        An int32 array.
+
+    Raises:
+        ValueError: If a label is not in ``class_names``.
+    """
+    index = {name: i for i, name in enumerate(class_names)}
+    unknown = sorted(set(labels) - set(index))
+    if unknown:
+        raise ValueError(f"Labels {unknown} are not among the classes {list(class_names)}.")
+    return np.array([index[label] for label in labels], dtype=np.int32)
