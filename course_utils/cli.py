@@ -65,16 +65,23 @@ def run_notebook(
     started = time.perf_counter()
     result = {"notebook": name, "output": str(output), "ok": True, "error": ""}
     try:
-        papermill.execute_notebook(source, output, parameters=parameters, cwd=source.parent,
-                                   kernel_name="python3", progress_bar=False)
+        papermill.execute_notebook(
+            source,
+            output,
+            parameters=parameters,
+            cwd=source.parent,
+            kernel_name="python3",
+            progress_bar=False,
+        )
     except papermill.PapermillExecutionError as error:
         result.update(ok=False, error=f"{error.ename}: {error.evalue}")
     result["seconds"] = round(time.perf_counter() - started, 1)
     return result
 
 
-def run_demo(out_dir: str | Path, notebooks: Sequence[str] | None = None,
-             folder: str | Path | None = None) -> list[dict]:
+def run_demo(
+    out_dir: str | Path, notebooks: Sequence[str] | None = None, folder: str | Path | None = None
+) -> list[dict]:
     """Run the course's notebooks in fast mode on phantoms and write a summary.
 
     Args:
@@ -94,8 +101,11 @@ def run_demo(out_dir: str | Path, notebooks: Sequence[str] | None = None,
     for name in names:
         print(f"[demo] running {name} …", flush=True)
         results.append(run_notebook(name, out_dir, parameters, folder))
-        print(f"[demo] {name}: {'ok' if results[-1]['ok'] else 'FAILED'} in "
-              f"{results[-1]['seconds']} s", flush=True)
+        print(
+            f"[demo] {name}: {'ok' if results[-1]['ok'] else 'FAILED'} in "
+            f"{results[-1]['seconds']} s",
+            flush=True,
+        )
         if not results[-1]["ok"]:
             break
     write_summary(out_dir, results)
@@ -114,10 +124,19 @@ def write_summary(out_dir: Path, results: list[dict]) -> Path:
     Returns:
         The summary's path.
     """
-    lines = ["# Course demo run", "", "Fast mode on synthetic phantoms (not real scans).", "",
-             "| notebook | status | seconds |", "|---|---|---:|"]
-    lines += [f"| {r['notebook']} | {'ok' if r['ok'] else 'FAILED: ' + r['error'][:80]} | "
-              f"{r['seconds']} |" for r in results]
+    lines = [
+        "# Course demo run",
+        "",
+        "Fast mode on synthetic phantoms (not real scans).",
+        "",
+        "| notebook | status | seconds |",
+        "|---|---|---:|",
+    ]
+    lines += [
+        f"| {r['notebook']} | {'ok' if r['ok'] else 'FAILED: ' + r['error'][:80]} | "
+        f"{r['seconds']} |"
+        for r in results
+    ]
     lines += ["", f"Total: {sum(r['seconds'] for r in results):.1f} s", ""]
     for result in results:
         snippet = artifacts.summary_path(out_dir / "artifacts", result["notebook"])
@@ -132,9 +151,14 @@ def _data_synth(args: argparse.Namespace) -> int:
     """``data synth``: write a phantom dataset."""
     from course_utils.synthetic import synthesize_dataset
 
-    manifest = synthesize_dataset(args.out, per_class=args.per_class,
-                                  test_per_class=args.test_per_class, image_size=args.image_size,
-                                  seed=args.seed, plant_issues=not args.no_plant)
+    manifest = synthesize_dataset(
+        args.out,
+        per_class=args.per_class,
+        test_per_class=args.test_per_class,
+        image_size=args.image_size,
+        seed=args.seed,
+        plant_issues=not args.no_plant,
+    )
     print(json.dumps(manifest["counts"], indent=2))
     print(f"Wrote phantoms to {args.out}")
     return 0
@@ -158,10 +182,22 @@ def _data_split(args: argparse.Namespace) -> int:
     from course_utils.data.splits import make_splits, save_splits, split_counts
 
     report = audit_dataset(args.data_dir)
-    splits = make_splits(report.table, val_fraction=args.val_fraction,
-                         test_fraction=args.test_fraction, seed=args.seed)
-    save_splits(splits, args.out, {"root": str(report.root), "source": "local",
-                                   "class_names": list(config.CLASS_NAMES), "seed": args.seed})
+    splits = make_splits(
+        report.table,
+        val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction,
+        seed=args.seed,
+    )
+    save_splits(
+        splits,
+        args.out,
+        {
+            "root": str(report.root),
+            "source": "local",
+            "class_names": list(config.CLASS_NAMES),
+            "seed": args.seed,
+        },
+    )
     print(split_counts(splits).to_string())
     print(f"Wrote splits to {args.out}")
     return 0
@@ -180,8 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
     Returns:
         The parser; each sub-command sets ``handler``.
     """
-    parser = argparse.ArgumentParser(prog="python -m course_utils", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m course_utils",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     data = commands.add_parser("data", help="make, audit and split datasets")
     data_commands = data.add_subparsers(dest="data_command", required=True)

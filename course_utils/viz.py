@@ -71,8 +71,9 @@ def plot_sample_grid(
             ax.imshow(Image.open(Path(root) / path).convert("L"), cmap="gray")
             mask = (mask_paths or {}).get(path)
             if mask is not None and Path(mask).is_file():
-                ax.contour(np.asarray(Image.open(mask)) > 127, levels=[0.5], colors="red",
-                           linewidths=0.8)
+                ax.contour(
+                    np.asarray(Image.open(mask)) > 127, levels=[0.5], colors="red", linewidths=0.8
+                )
         axes_row[0].set_title(label, loc="left", fontsize=10)
     fig.tight_layout()
     return fig
@@ -133,7 +134,7 @@ def plot_image_pairs(
 
 def _short(path: str, width: int = 38) -> str:
     """Shorten a path for a title, keeping its end."""
-    return path if len(path) <= width else "…" + path[-(width - 1):]
+    return path if len(path) <= width else "…" + path[-(width - 1) :]
 
 
 def plot_image_batch(

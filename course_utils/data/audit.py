@@ -161,8 +161,13 @@ def similar_pairs(thumbnails: np.ndarray, threshold: float, chunk_size: int = 10
         values.append(block[rows[keep], cols[keep]])
     if not firsts:
         return pd.DataFrame({"first": [], "second": [], "similarity": []})
-    return pd.DataFrame({"first": np.concatenate(firsts), "second": np.concatenate(seconds),
-                         "similarity": np.concatenate(values).astype(float)})
+    return pd.DataFrame(
+        {
+            "first": np.concatenate(firsts),
+            "second": np.concatenate(seconds),
+            "similarity": np.concatenate(values).astype(float),
+        }
+    )
 
 
 def duplicate_groups(table: pd.DataFrame, pairs: pd.DataFrame) -> np.ndarray:
@@ -251,9 +256,14 @@ def _cross_split_leaks(table: pd.DataFrame, thumbnails: np.ndarray) -> list[dict
         for test in members[members["split"] == config.TEST_SPLIT].itertuples():
             similarity = thumbnails[train.index] @ thumbnails[test.Index]
             exact = bool((train["sha256"] == test.sha256).any())
-            leaks.append({"test": test.path, "kind": "exact" if exact else "near",
-                          "train": sorted(train["path"]),
-                          "similarity": round(float(similarity.max()), 5)})
+            leaks.append(
+                {
+                    "test": test.path,
+                    "kind": "exact" if exact else "near",
+                    "train": sorted(train["path"]),
+                    "similarity": round(float(similarity.max()), 5),
+                }
+            )
     return sorted(leaks, key=lambda leak: leak["test"])
 
 
@@ -262,8 +272,9 @@ def _label_conflicts(readable: pd.DataFrame) -> list[dict]:
     conflicts = []
     for _, members in readable.groupby("group"):
         if members["label"].nunique() > 1:
-            conflicts.append({"paths": sorted(members["path"]),
-                              "labels": sorted(members["label"].unique())})
+            conflicts.append(
+                {"paths": sorted(members["path"]), "labels": sorted(members["label"].unique())}
+            )
     return conflicts
 
 
@@ -286,14 +297,20 @@ def example_pairs(report: AuditReport, kind: str, count: int = 4) -> list[tuple[
     if kind == "exact":
         pairs = [(g[0], g[1], "byte-identical") for g in report.exact_groups]
     elif kind == "near":
-        pairs = [(g[0], next(p for p in g if hashes[p] != hashes[g[0]]), "near duplicate")
-                 for g in report.near_groups]
+        pairs = [
+            (g[0], next(p for p in g if hashes[p] != hashes[g[0]]), "near duplicate")
+            for g in report.near_groups
+        ]
     elif kind == "leak":
-        pairs = [(leak["train"][0], leak["test"], f"{leak['kind']} leak, r={leak['similarity']:.3f}")
-                 for leak in report.leaks]
+        pairs = [
+            (leak["train"][0], leak["test"], f"{leak['kind']} leak, r={leak['similarity']:.4f}")
+            for leak in report.leaks
+        ]
     elif kind == "conflict":
-        pairs = [(c["paths"][0], c["paths"][1], " vs ".join(labels[p] for p in c["paths"][:2]))
-                 for c in report.label_conflicts]
+        pairs = [
+            (c["paths"][0], c["paths"][1], " vs ".join(labels[p] for p in c["paths"][:2]))
+            for c in report.label_conflicts
+        ]
     else:
         raise ValueError(f"Unknown kind {kind!r}; use 'exact', 'near', 'leak' or 'conflict'.")
     return pairs[:count]

@@ -21,7 +21,9 @@ def image_properties(table: pd.DataFrame) -> pd.DataFrame:
         One row per (size, mode, format) with its count, most common first.
     """
     readable = table[table["readable"].astype(bool)]
-    sizes = readable["width"].astype(int).astype(str) + "x" + readable["height"].astype(int).astype(str)
+    sizes = (
+        readable["width"].astype(int).astype(str) + "x" + readable["height"].astype(int).astype(str)
+    )
     frame = pd.DataFrame({"size": sizes, "mode": readable["mode"], "format": readable["format"]})
     counts = frame.value_counts().rename("images").reset_index()
     return counts.sort_values("images", ascending=False, ignore_index=True)

@@ -131,10 +131,13 @@ def make_dataset(
             unknown, or the image size or batch size is too small.
     """
     _check_inputs(paths, labels, image_size, batch_size)
-    onehot = np.eye(len(class_names), dtype=np.float32)[encode_labels(list(labels), tuple(class_names))]
+    onehot = np.eye(len(class_names), dtype=np.float32)[
+        encode_labels(list(labels), tuple(class_names))
+    ]
     dataset = tf.data.Dataset.from_tensor_slices((list(map(str, paths)), onehot))
-    dataset = dataset.map(lambda p, y: (decode_and_resize(p, image_size), y),
-                          num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.map(
+        lambda p, y: (decode_and_resize(p, image_size), y), num_parallel_calls=tf.data.AUTOTUNE
+    )
     if cache:
         dataset = dataset.cache("" if cache is True else str(cache))
     if training:
@@ -142,15 +145,19 @@ def make_dataset(
     dataset = dataset.batch(batch_size)
     if training:
         augment = augmenter or build_augmenter(seed)
-        dataset = dataset.map(lambda x, y: (augment(tf.cast(x, tf.float32), training=True), y),
-                              num_parallel_calls=tf.data.AUTOTUNE)
-    dataset = dataset.map(lambda x, y: (preprocess_images(x, preprocessing), y),
-                          num_parallel_calls=tf.data.AUTOTUNE)
+        dataset = dataset.map(
+            lambda x, y: (augment(tf.cast(x, tf.float32), training=True), y),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    dataset = dataset.map(
+        lambda x, y: (preprocess_images(x, preprocessing), y), num_parallel_calls=tf.data.AUTOTUNE
+    )
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def _check_inputs(paths: Sequence[str], labels: Sequence[str], image_size: int,
-                  batch_size: int) -> None:
+def _check_inputs(
+    paths: Sequence[str], labels: Sequence[str], image_size: int, batch_size: int
+) -> None:
     """Raise a clear ValueError for inputs ``make_dataset`` cannot use."""
     if len(paths) != len(labels):
         raise ValueError(f"Got {len(paths)} paths but {len(labels)} labels; they must pair up.")

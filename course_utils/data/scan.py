@@ -24,8 +24,17 @@ THUMBNAIL_SIZE = 32
 #: Largest image (in pixels) the course opens; larger files are reported, not decoded.
 MAX_IMAGE_PIXELS = 64_000_000
 #: The columns ``inspect_file`` adds to a scan's file table.
-INFO_COLUMNS = ("readable", "error", "bytes", "sha256", "width", "height", "mode", "format",
-                "mean_intensity")
+INFO_COLUMNS = (
+    "readable",
+    "error",
+    "bytes",
+    "sha256",
+    "width",
+    "height",
+    "mode",
+    "format",
+    "mean_intensity",
+)
 
 
 @dataclass
@@ -71,8 +80,12 @@ def find_split_dirs(root: str | Path) -> dict[str, Path]:
         )
     if not root.is_dir():
         raise ValueError(f"Dataset path {root} is a file; pass the folder that holds Training/.")
-    aliases = {"training": config.TRAIN_SPLIT, "train": config.TRAIN_SPLIT,
-               "testing": config.TEST_SPLIT, "test": config.TEST_SPLIT}
+    aliases = {
+        "training": config.TRAIN_SPLIT,
+        "train": config.TRAIN_SPLIT,
+        "testing": config.TEST_SPLIT,
+        "test": config.TEST_SPLIT,
+    }
     found: dict[str, Path] = {}
     for child in sorted(root.iterdir()):
         split = aliases.get(child.name.lower())
@@ -185,7 +198,9 @@ def inspect_file(path: str | Path) -> tuple[dict, np.ndarray | None]:
         return info, None
     info.update(width=image.width, height=image.height, mode=image.mode, format=image.format or "")
     if info["format"] not in config.DECODABLE_FORMATS:
-        info["error"] = f"{info['format'] or 'unknown'} data: TensorFlow decodes JPEG/PNG/BMP/GIF only"
+        info["error"] = (
+            f"{info['format'] or 'unknown'} data: TensorFlow decodes JPEG/PNG/BMP/GIF only"
+        )
         return info, None
     info["readable"] = True
     info["mean_intensity"] = float(np.asarray(image.convert("L"), dtype=np.float32).mean())
@@ -216,7 +231,9 @@ def _describe_decode_error(error: Exception) -> str:
     return f"cannot decode: {message}"
 
 
-def inspect_images(scan: ScanResult, progress: bool | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+def inspect_images(
+    scan: ScanResult, progress: bool | None = None
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Open every file of a scan once: metadata, content hash and thumbnail.
 
     Args:

@@ -145,6 +145,13 @@ def find_kaggle_root(path: str | Path, max_depth: int = 3) -> Path:
                 return candidate
             except (ValueError, FileNotFoundError):
                 continue
-        candidates = [child for c in candidates if c.is_dir() for child in sorted(c.iterdir())
-                      if child.is_dir()]
-    raise ValueError(f"No Training/ folder within {max_depth} levels of {path}; is it this dataset?")
+        candidates = [
+            child
+            for c in candidates
+            if c.is_dir()
+            for child in sorted(c.iterdir())
+            if child.is_dir()
+        ]
+    raise ValueError(
+        f"No Training/ folder within {max_depth} levels of {path}; is it this dataset?"
+    )

@@ -91,8 +91,12 @@ def make_splits(
         training, testing = carve_split(training, test_fraction, seed)
     train, val = carve_split(training, val_fraction, seed)
     leaky_groups = set(train["group"]) | set(val["group"])
-    splits = {"train": train, "val": val, "test": testing,
-              "test_leakfree": testing[~testing["group"].isin(leaky_groups)]}
+    splits = {
+        "train": train,
+        "val": val,
+        "test": testing,
+        "test_leakfree": testing[~testing["group"].isin(leaky_groups)],
+    }
     return {name: _tidy(part) for name, part in splits.items()}
 
 
@@ -116,9 +120,7 @@ def split_counts(splits: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return counts
 
 
-def save_splits(
-    splits: dict[str, pd.DataFrame], out_dir: str | Path, dataset: dict
-) -> Path:
+def save_splits(splits: dict[str, pd.DataFrame], out_dir: str | Path, dataset: dict) -> Path:
     """Write each split as CSV and a ``dataset.json`` that says where the files are.
 
     Args:
@@ -139,8 +141,11 @@ def save_splits(
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, part in splits.items():
         part.to_csv(out_dir / f"{name}.csv", index=False)
-    meta = {**dataset, "root": str(Path(dataset["root"]).resolve()),
-            "counts": {name: len(part) for name, part in splits.items()}}
+    meta = {
+        **dataset,
+        "root": str(Path(dataset["root"]).resolve()),
+        "counts": {name: len(part) for name, part in splits.items()},
+    }
     (out_dir / "dataset.json").write_text(json.dumps(meta, indent=2, default=str))
     return out_dir
 
@@ -163,7 +168,8 @@ def load_splits(split_dir: str | Path) -> tuple[dict[str, pd.DataFrame], dict]:
     if not meta_path.is_file():
         raise FileNotFoundError(
             f"No splits in {split_dir} (dataset.json missing). Run notebook 01 with the same "
-            f"ARTIFACTS_DIR first, or `python -m course_utils data split DATA_DIR --out {split_dir}`."
+            "ARTIFACTS_DIR first, or `python -m course_utils data split DATA_DIR --out "
+            f"{split_dir}`."
         )
     dataset = json.loads(meta_path.read_text())
     root = Path(dataset["root"])

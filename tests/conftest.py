@@ -1,0 +1,56 @@
+"""Shared fixtures: a small phantom dataset, the real data (when present), quiet logs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("BTMRI_QUIET", "1")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+REAL_DATA = Path(
+    os.environ.get("BTMRI_REAL_DATA", REPO_ROOT.parent / "shared/datasets/brain-tumor-mri-224")
+)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keep every cache the tests (and the notebook kernels they start) write in a temp folder."""
+    os.environ["BTMRI_CACHE_DIR"] = str(tmp_path_factory.mktemp("course-cache"))
+
+
+@pytest.fixture(scope="session")
+def phantom_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small phantom dataset with planted problems, made once per test session."""
+    from course_utils.synthetic import synthesize_dataset
+
+    root = tmp_path_factory.mktemp("phantoms") / "data"
+    synthesize_dataset(root, per_class=16, test_per_class=6, image_size=96, seed=7, progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def phantom_manifest(phantom_root: Path) -> dict:
+    """The manifest of ``phantom_root`` (what was planted)."""
+    import json
+
+    return json.loads((phantom_root / "phantom_manifest.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def phantom_audit(phantom_root: Path):
+    """The audit report of ``phantom_root``."""
+    from course_utils.data.audit import audit_dataset
+
+    return audit_dataset(phantom_root, progress=False)
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """The shared real copy of the Kaggle Training half; the test is skipped without it."""
+    if not (REAL_DATA / "Training").is_dir():
+        pytest.skip(f"real data not found at {REAL_DATA}")
+    return REAL_DATA

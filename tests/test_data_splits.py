@@ -1,0 +1,133 @@
+"""Splits: stratified, seeded, disjoint by duplicate group, saved and loaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from course_utils import config
+from course_utils.data import splits
+
+
+def _table(labels_per_group: list[str], copies: int = 1, split: str = config.TRAIN_SPLIT):
+    rows = []
+    for group, label in enumerate(labels_per_group):
+        for copy in range(copies):
+            rows.append(
+                {
+                    "path": f"{split}/{label}/{group}_{copy}.jpg",
+                    "split": split,
+                    "label": label,
+                    "readable": True,
+                    "sha256": f"h{group}_{copy}",
+                    "group": group,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_carve_split_is_stratified_grouped_and_seeded() -> None:
+    table = _table(["glioma"] * 40 + ["notumor"] * 80, copies=2)
+    rest, carved = splits.carve_split(table, 0.25, seed=1)
+    assert not set(rest["group"]) & set(carved["group"])
+    assert len(rest) + len(carved) == len(table)
+    share = carved["label"].value_counts(normalize=True)
+    assert share["notumor"] == pytest.approx(2 / 3, abs=0.05)
+    again, _ = splits.carve_split(table, 0.25, seed=1)
+    other, _ = splits.carve_split(table, 0.25, seed=2)
+    assert rest.index.equals(again.index)
+    assert not rest.index.equals(other.index)
+
+
+def test_carve_split_errors() -> None:
+    table = _table(["glioma"] * 3 + ["notumor"] * 30)
+    with pytest.raises(ValueError, match="only 3 distinct images"):
+        splits.carve_split(table, 0.2, seed=0)
+    with pytest.raises(ValueError, match="fraction"):
+        splits.carve_split(table, 0.8, seed=0)
+
+
+def test_make_splits_on_phantoms(phantom_audit, phantom_manifest) -> None:
+    result = splits.make_splits(phantom_audit.table, val_fraction=0.25, seed=0)
+    assert set(result) == set(splits.SPLIT_FILES)
+    groups = {name: set(part["group"]) for name, part in result.items()}
+    assert not groups["train"] & groups["val"]
+    assert not (groups["train"] | groups["val"]) & groups["test_leakfree"]
+    assert groups["test_leakfree"] <= groups["test"]
+    every_path = pd.concat(result.values())["path"]
+    planted = phantom_manifest["planted"]
+    for entry in planted["corrupt"]:
+        assert entry["path"] not in set(every_path)
+    for entry in planted["label_conflict"]:
+        assert entry["copy"] not in set(every_path) and entry["original"] not in set(every_path)
+    for entry in planted["exact_duplicates"]:
+        in_train = {entry["copy"], entry["original"]} & set(result["train"]["path"])
+        assert len(in_train) <= 1, "byte-identical copies are dropped"
+    leaked = {leak["test"] for leak in planted["leaks"]}
+    assert leaked <= set(result["test"]["path"])
+    assert not leaked & set(result["test_leakfree"]["path"])
+
+
+def test_make_splits_carves_test_when_no_testing_folder() -> None:
+    table = _table(["glioma"] * 30 + ["meningioma"] * 30)
+    result = splits.make_splits(table, val_fraction=0.2, test_fraction=0.2, seed=0)
+    assert len(result["test"]) > 0
+    assert result["test"]["path"].tolist() == result["test_leakfree"]["path"].tolist()
+    total = sum(len(result[name]) for name in ("train", "val", "test"))
+    assert total == len(table)
+
+
+def test_make_splits_needs_audit_columns() -> None:
+    with pytest.raises(ValueError, match="missing columns"):
+        splits.make_splits(pd.DataFrame({"path": ["a"], "label": ["glioma"]}))
+
+
+def test_save_and_load_round_trip(phantom_audit, tmp_path: Path) -> None:
+    result = splits.make_splits(phantom_audit.table, val_fraction=0.25, seed=0)
+    splits.save_splits(
+        result,
+        tmp_path / "splits",
+        {
+            "root": str(phantom_audit.root),
+            "source": "phantoms",
+            "class_names": list(config.CLASS_NAMES),
+        },
+    )
+    loaded, dataset = splits.load_splits(tmp_path / "splits")
+    assert dataset["source"] == "phantoms"
+    assert dataset["counts"]["train"] == len(result["train"])
+    for name in splits.SPLIT_FILES:
+        assert loaded[name]["path"].tolist() == result[name]["path"].tolist()
+        assert all(Path(p).is_file() for p in loaded[name]["abs_path"])
+    counts = splits.split_counts(loaded)
+    assert counts.loc["total", "train"] == len(result["train"])
+
+
+def test_load_splits_names_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="notebook 01"):
+        splits.load_splits(tmp_path)
+    with pytest.raises(ValueError, match="dataset"):
+        splits.save_splits({}, tmp_path, {"root": "x"})
+
+
+def test_encode_labels() -> None:
+    encoded = splits.encode_labels(["notumor", "glioma"], config.CLASS_NAMES)
+    assert encoded.tolist() == [2, 0] and encoded.dtype == np.int32
+    with pytest.raises(ValueError, match="tumour"):
+        splits.encode_labels(["tumour"], config.CLASS_NAMES)
+
+
+@pytest.mark.realdata
+def test_real_data_splits_share_no_duplicates(real_data_dir: Path) -> None:
+    from course_utils.data.audit import audit_dataset
+
+    report = audit_dataset(real_data_dir, progress=False)
+    result = splits.make_splits(report.table, seed=42)
+    groups = {name: set(part["group"]) for name, part in result.items()}
+    assert not groups["train"] & groups["val"]
+    assert not groups["train"] & groups["test"]
+    assert not groups["val"] & groups["test"]
+    assert sum(len(result[n]) for n in ("train", "val", "test")) == 5708 - 207
