@@ -151,3 +151,14 @@ def test_augmenter_keeps_shape_and_range() -> None:
     assert out.shape == (4, 40, 40, 3)
     assert out.min() >= 0 and out.max() <= 255.001
     assert np.allclose(augmenter(batch, training=False).numpy(), batch.numpy())
+
+
+def test_shrinking_is_antialiased_and_enlarging_is_smooth(tmp_path: Path) -> None:
+    stripes = np.zeros((256, 256), np.uint8)
+    stripes[:, ::2] = 255  # one-pixel stripes alias badly without averaging
+    Image.fromarray(stripes).save(tmp_path / "stripes.png")
+    small = pipeline.decode_and_resize(tf.constant(str(tmp_path / "stripes.png")), 32).numpy()
+    assert abs(small.mean() - 127.5) < 2 and small.std() < 2
+    Image.fromarray(np.array([[0, 255], [255, 0]], np.uint8)).save(tmp_path / "tiny.png")
+    large = pipeline.decode_and_resize(tf.constant(str(tmp_path / "tiny.png")), 16).numpy()
+    assert large.shape == (16, 16, 3) and len(np.unique(large)) > 4, "bilinear, not blocks"
