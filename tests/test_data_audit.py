@@ -40,8 +40,11 @@ def test_audit_finds_planted_near_duplicates(phantom_audit, phantom_manifest) ->
     planted = phantom_manifest["planted"]["near_duplicates"]
     assert planted
     groups = [set(group) for group in phantom_audit.near_groups]
+    matched = {frozenset(p): r for *p, r in phantom_audit.near_pairs.itertuples(index=False)}
     for pair in planted:
         assert any({pair["copy"], pair["original"]} <= group for group in groups), pair
+        similarity = matched[frozenset((pair["copy"], pair["original"]))]
+        assert phantom_audit.near_threshold <= similarity < 1.0
 
 
 def test_audit_finds_planted_leaks_and_leak_free_subset(phantom_audit, phantom_manifest) -> None:

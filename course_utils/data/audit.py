@@ -40,6 +40,8 @@ class AuditReport:
         near_groups: Groups of two or more different files that look the same.
         leaks: One entry per test file whose duplicate group reaches into training.
         label_conflicts: Duplicate groups whose files carry more than one label.
+        near_pairs: Every matched pair of different files: ``first``, ``second`` (paths)
+            and ``similarity`` (thumbnail correlation).
         near_threshold: The correlation threshold used.
         seconds: Wall time of the audit.
     """
@@ -51,6 +53,7 @@ class AuditReport:
     near_groups: list[list[str]] = field(default_factory=list)
     leaks: list[dict] = field(default_factory=list)
     label_conflicts: list[dict] = field(default_factory=list)
+    near_pairs: pd.DataFrame = field(default_factory=pd.DataFrame)
     near_threshold: float = NEAR_THRESHOLD
     seconds: float = 0.0
 
@@ -221,6 +224,14 @@ def audit_dataset(
     pairs[["first", "second"]] = readable_rows[pairs[["first", "second"]].to_numpy(dtype=int)]
     table["group"] = duplicate_groups(table, pairs)
     report = AuditReport(root=scan.root, table=table, scan=scan, near_threshold=near_threshold)
+    paths = table["path"].to_numpy()
+    report.near_pairs = pd.DataFrame(
+        {
+            "first": paths[pairs["first"].to_numpy(int)],
+            "second": paths[pairs["second"].to_numpy(int)],
+            "similarity": pairs["similarity"].to_numpy(),
+        }
+    )
     report.exact_groups = _exact_groups(report.readable)
     report.near_groups = _near_groups(report.readable)
     report.leaks = _cross_split_leaks(table, thumbnails)
@@ -279,7 +290,7 @@ def _label_conflicts(readable: pd.DataFrame) -> list[dict]:
 
 
 def example_pairs(report: AuditReport, kind: str, count: int = 4) -> list[tuple[str, str, str]]:
-    """Pick pairs of files to show for one kind of finding.
+    """Pick pairs of files to show for one kind of finding, spread over all findings.
 
     Args:
         report: The audit report.
@@ -293,14 +304,15 @@ def example_pairs(report: AuditReport, kind: str, count: int = 4) -> list[tuple[
         ValueError: If ``kind`` is unknown.
     """
     labels = dict(zip(report.table["path"], report.table["label"], strict=True))
-    hashes = dict(zip(report.table["path"], report.table["sha256"], strict=True))
     if kind == "exact":
         pairs = [(g[0], g[1], "byte-identical") for g in report.exact_groups]
     elif kind == "near":
-        pairs = [
-            (g[0], next(p for p in g if hashes[p] != hashes[g[0]]), "near duplicate")
-            for g in report.near_groups
+        hashes = dict(zip(report.table["path"], report.table["sha256"], strict=True))
+        near = report.near_pairs
+        near = near[
+            [hashes[a] != hashes[b] for a, b in zip(near["first"], near["second"], strict=True)]
         ]
+        pairs = [(a, b, f"near duplicate, r={r:.4f}") for a, b, r in near.itertuples(index=False)]
     elif kind == "leak":
         pairs = [
             (leak["train"][0], leak["test"], f"{leak['kind']} leak, r={leak['similarity']:.4f}")
@@ -313,4 +325,5 @@ def example_pairs(report: AuditReport, kind: str, count: int = 4) -> list[tuple[
         ]
     else:
         raise ValueError(f"Unknown kind {kind!r}; use 'exact', 'near', 'leak' or 'conflict'.")
-    return pairs[:count]
+    picks = np.unique(np.linspace(0, len(pairs) - 1, num=min(count, len(pairs))).astype(int))
+    return [pairs[i] for i in picks] if pairs else []
