@@ -178,7 +178,7 @@ def test_unusable_weights_raise(tmp_path: Path) -> None:
     "error",
     [
         urllib.error.URLError("[Errno -3] Temporary failure in name resolution"),
-        Exception("URL fetch failure on https://storage.googleapis.com/...: None -- timed out"),
+        Exception("URL fetch failure on https://storage.googleapis.com/...:\nNone -- timed out"),
     ],
 )
 def test_imagenet_download_failure_explains_the_fixes(

@@ -1,0 +1,422 @@
+"""The course's two classifiers: Xception transfer learning and a CNN from scratch.
+
+Both models take **raw RGB pixels in [0, 255]** and do their own scaling with a
+``Rescaling`` layer, so the preprocessing can never drift between training,
+evaluation and the app: whoever has the ``.keras`` file has the preprocessing.
+
+Both are *flat* functional models: every convolution is a layer of the outer model,
+so Grad-CAM can reach any of them with ``model.get_layer(name).output``. The only
+nested model is the Xception classifier's small ``head`` (pooling, dropout and dense
+layers, no convolutions). It is a sub-model on purpose: phase 1 of transfer learning
+trains exactly this object on cached Xception features, and because the full model
+calls the same object, its trained weights are already in place for phase 2.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import keras
+
+#: Smallest input side Xception accepts (its stride-32 stem needs 71 px).
+MIN_XCEPTION_SIZE = 71
+#: Last activation of Xception: the feature map the head and Grad-CAM use.
+FEATURE_LAYER = "block14_sepconv2_act"
+#: Name of the classifier head sub-model inside the Xception classifier.
+HEAD_NAME = "head"
+#: The ImageNet weights without the 1000-class top, as Keras names and hashes them.
+IMAGENET_FILE = "xception_weights_tf_dim_ordering_tf_kernels_notop.h5"
+IMAGENET_URL = (
+    "https://storage.googleapis.com/tensorflow/keras-applications/xception/" + IMAGENET_FILE
+)
+IMAGENET_MD5 = "b0042744bf5b25fce3cb969f33bebb97"
+#: First layer trained in phase 2: the exit flow (blocks 13 and 14) of Xception.
+DEFAULT_UNFREEZE_FROM = "block13_sepconv1_act"
+POOLINGS = ("flatten", "avg", "max")
+
+
+class PretrainedWeightsUnavailable(RuntimeError):
+    """The ImageNet weights could not be downloaded (offline, proxy, firewall)."""
+
+
+def _check_image_size(image_size: int) -> None:
+    """Raise a ValueError naming the fix when Xception cannot take ``image_size``."""
+    if int(image_size) < MIN_XCEPTION_SIZE:
+        raise ValueError(
+            f"image_size={image_size} is too small for Xception, which needs at least "
+            f"{MIN_XCEPTION_SIZE} px; use image_size={MIN_XCEPTION_SIZE} or more (224 or 299)."
+        )
+
+
+def imagenet_weights_path() -> Path:
+    """Return the ImageNet Xception weights, downloading them once into ``~/.keras/models``.
+
+    Returns:
+        The path of ``xception_weights_tf_dim_ordering_tf_kernels_notop.h5``.
+
+    Raises:
+        PretrainedWeightsUnavailable: If the file is not cached and cannot be downloaded.
+    """
+    try:
+        path = keras.utils.get_file(
+            IMAGENET_FILE, IMAGENET_URL, cache_subdir="models", file_hash=IMAGENET_MD5
+        )
+    except Exception as error:  # get_file raises a bare Exception for URL errors
+        reason = " ".join(str(error).split())  # keep the message one paragraph
+        raise PretrainedWeightsUnavailable(
+            f"Could not download the ImageNet weights of Xception ({type(error).__name__}: "
+            f"{reason}). Fix it in one of three ways: download {IMAGENET_URL} on a connected "
+            f"machine and put {IMAGENET_FILE} into ~/.keras/models/ (or $KERAS_HOME/models/); "
+            "or pass weights='/path/to/that/file.h5' (or a .weights.h5 of an Xception base); "
+            "or set PRETRAINED=False in the notebook (weights=None) to train from random "
+            "weights, which is slower and less accurate."
+        ) from error
+    return Path(path)
+
+
+def load_base_weights(base: keras.Model, weights: str | Path) -> None:
+    """Load a weights file into an Xception base (matched by layer topology).
+
+    Args:
+        base: A model made by ``build_xception_base``.
+        weights: A ``.weights.h5`` file saved from an Xception base, or a Keras
+            Applications-style ``.h5`` file such as the ImageNet ``..._notop.h5``.
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+        ValueError: If the file does not hold the weights of an Xception base.
+    """
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"Weights file {path} not found. Pass the path of an existing file, "
+            "weights='imagenet' to download the ImageNet weights, or weights=None."
+        )
+    try:
+        base.load_weights(str(path))
+    except (ValueError, KeyError, OSError) as error:
+        raise ValueError(
+            f"Could not load {path} into the Xception base: {error}. The file must hold the "
+            f"weights of Xception without its top, e.g. {IMAGENET_FILE} or a file written by "
+            "build_xception_base(...).save_weights('base.weights.h5')."
+        ) from error
+
+
+def build_xception_base(
+    image_size: int = 299, weights: str | Path | None = "imagenet"
+) -> keras.Model:
+    """Build the Xception feature extractor that takes raw [0, 255] RGB pixels.
+
+    The first layer scales pixels to [-1, 1] (``x / 127.5 - 1``, Xception's own
+    preprocessing), then the Xception layers follow as layers of the same graph.
+
+    Args:
+        image_size: Side of the square input, at least 71 px.
+        weights: ``"imagenet"`` (downloaded once, cached in ``~/.keras/models``), None
+            (random), or the path of a weights file (see ``load_base_weights``).
+
+    Returns:
+        A functional model from the raw image to ``block14_sepconv2_act``.
+
+    Raises:
+        ValueError: If the image is too small or the weights file does not fit.
+        FileNotFoundError: If a weights path does not exist.
+        PretrainedWeightsUnavailable: If the ImageNet weights cannot be downloaded.
+    """
+    _check_image_size(image_size)
+    if weights == "imagenet":
+        weights = imagenet_weights_path()  # fail before spending time on the build
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    scaled = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="xception_preprocess")(inputs)
+    base = keras.applications.Xception(include_top=False, weights=None, input_tensor=scaled)
+    if weights is not None:
+        load_base_weights(base, weights)
+    return base
+
+
+def build_head(
+    feature_shape: tuple[int, ...],
+    num_classes: int = 4,
+    pooling: str = "flatten",
+    dense_units: int = 128,
+    dropout: float = 0.3,
+    head_dropout: float = 0.25,
+    name: str = HEAD_NAME,
+) -> keras.Model:
+    """Build the classifier head: pooling → Dropout → Dense(relu) → Dropout → softmax.
+
+    Args:
+        feature_shape: Shape of one feature map, e.g. ``(7, 7, 2048)``.
+        num_classes: Number of classes.
+        pooling: ``"flatten"`` (keeps where things are), ``"avg"`` or ``"max"``.
+        dense_units: Width of the hidden dense layer.
+        dropout: Dropout rate before the hidden layer.
+        head_dropout: Dropout rate before the output layer.
+        name: Name of the sub-model.
+
+    Returns:
+        A functional model from a feature map to class probabilities (float32).
+
+    Raises:
+        ValueError: If ``pooling`` is unknown.
+    """
+    pool_layers = {
+        "flatten": keras.layers.Flatten,
+        "avg": keras.layers.GlobalAveragePooling2D,
+        "max": keras.layers.GlobalMaxPooling2D,
+    }
+    if pooling not in pool_layers:
+        raise ValueError(f"Unknown pooling {pooling!r}; use one of {POOLINGS}.")
+    features = keras.Input(tuple(feature_shape), name="features")
+    x = pool_layers[pooling](name=f"{name}_pool")(features)
+    x = keras.layers.Dropout(dropout, name=f"{name}_dropout_1")(x)
+    x = keras.layers.Dense(dense_units, activation="relu", name=f"{name}_dense")(x)
+    x = keras.layers.Dropout(head_dropout, name=f"{name}_dropout_2")(x)
+    outputs = keras.layers.Dense(
+        num_classes, activation="softmax", dtype="float32", name="probabilities"
+    )(x)
+    return keras.Model(features, outputs, name=name)
+
+
+def build_xception_classifier(
+    image_size: int = 299,
+    num_classes: int = 4,
+    weights: str | Path | None = "imagenet",
+    pooling: str = "flatten",
+    dense_units: int = 128,
+    dropout: float = 0.3,
+    head_dropout: float = 0.25,
+    name: str = "xception_classifier",
+) -> keras.Model:
+    """Build Xception with a new head, as one flat functional model on raw pixels.
+
+    Args:
+        image_size: Side of the square input, at least 71 px (299 is Xception's own).
+        num_classes: Number of classes.
+        weights: ``"imagenet"``, None, or a weights file of the base.
+        pooling: Head pooling, one of ``POOLINGS``.
+        dense_units: Width of the head's hidden layer.
+        dropout: Dropout before the hidden layer.
+        head_dropout: Dropout before the output layer.
+        name: Name of the model.
+
+    Returns:
+        ``keras.Model(image, probabilities)``; the Xception layers are layers of this
+        model (``get_layer("block14_sepconv2_act")`` works) and the head is the
+        ``"head"`` sub-model.
+
+    Raises:
+        ValueError: If the image is too small, the pooling unknown or the weights unfit.
+        FileNotFoundError: If a weights path does not exist.
+        PretrainedWeightsUnavailable: If the ImageNet weights cannot be downloaded.
+    """
+    base = build_xception_base(image_size, weights)
+    head = build_head(
+        tuple(base.output.shape[1:]), num_classes, pooling, dense_units, dropout, head_dropout
+    )
+    return keras.Model(base.inputs[0], head(base.output), name=name)
+
+
+def get_head(model: keras.Model) -> keras.Model:
+    """Return the head sub-model of an Xception classifier.
+
+    Args:
+        model: A model made by ``build_xception_classifier``.
+
+    Returns:
+        The ``"head"`` sub-model (the same object the model calls).
+
+    Raises:
+        ValueError: If the model has no head sub-model.
+    """
+    try:
+        return model.get_layer(HEAD_NAME)
+    except ValueError as error:
+        raise ValueError(
+            f"Model {model.name!r} has no {HEAD_NAME!r} sub-model; build it with "
+            "build_xception_classifier."
+        ) from error
+
+
+def feature_extractor(model: keras.Model, layer_name: str = FEATURE_LAYER) -> keras.Model:
+    """Cut a classifier at a layer: raw image in, that layer's feature map out.
+
+    Args:
+        model: A flat functional model, e.g. from ``build_xception_classifier``.
+        layer_name: The layer whose output is wanted.
+
+    Returns:
+        A model sharing the classifier's layers and weights.
+    """
+    return keras.Model(model.inputs[0], model.get_layer(layer_name).output, name=f"{layer_name}_fx")
+
+
+def build_cnn(
+    image_size: int = 224,
+    num_classes: int = 4,
+    filters: tuple[int, ...] = (32, 64, 128, 256),
+    dense_units: int = 128,
+    dropout: float = 0.4,
+    name: str = "cnn",
+) -> keras.Model:
+    """Build a small CNN from scratch that a lesson can explain layer by layer.
+
+    Raw pixels are scaled to [0, 1]; each block is Conv2D 3x3 (no bias: the batch norm
+    adds one) → BatchNormalization → ReLU → MaxPool 2x2, halving the image and (by
+    default) doubling the channels; global average pooling makes the result independent
+    of the image size; dropout and a small dense layer lead to the softmax.
+
+    Args:
+        image_size: Side of the square input.
+        num_classes: Number of classes.
+        filters: Channels of each convolution block.
+        dense_units: Width of the hidden dense layer.
+        dropout: Dropout rate before the dense layer.
+        name: Name of the model.
+
+    Returns:
+        A flat functional model taking raw [0, 255] RGB pixels.
+
+    Raises:
+        ValueError: If the image is too small for the number of blocks.
+    """
+    smallest = 2 ** len(filters)
+    if int(image_size) < smallest or not filters:
+        raise ValueError(
+            f"image_size={image_size} is too small for {len(filters)} pooling blocks; "
+            f"use image_size >= {max(smallest, 2)} or fewer filters."
+        )
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    x = keras.layers.Rescaling(1 / 255.0, name="unit_preprocess")(inputs)
+    for index, width in enumerate(filters, start=1):
+        x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"conv{index}")(x)
+        x = keras.layers.BatchNormalization(name=f"conv{index}_bn")(x)
+        x = keras.layers.ReLU(name=f"conv{index}_relu")(x)
+        x = keras.layers.MaxPooling2D(2, name=f"conv{index}_pool")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
+    x = keras.layers.Dropout(dropout, name="dropout")(x)
+    x = keras.layers.Dense(dense_units, activation="relu", name="dense")(x)
+    outputs = keras.layers.Dense(
+        num_classes, activation="softmax", dtype="float32", name="probabilities"
+    )(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def compile_model(
+    model: keras.Model,
+    optimizer: str | keras.optimizers.Optimizer = "adamax",
+    learning_rate: float = 1e-3,
+) -> keras.Model:
+    """Compile for one-hot labels with accuracy, precision and recall.
+
+    Precision and recall are *micro* averages over all class outputs at a 0.5
+    threshold; per-class numbers come from the evaluation notebook.
+
+    Args:
+        model: The model to compile (changed in place).
+        optimizer: An optimizer name (``"adamax"``, ``"adam"``, ...) or instance.
+        learning_rate: Learning rate when ``optimizer`` is a name.
+
+    Returns:
+        The same model, for chaining.
+    """
+    if isinstance(optimizer, str):
+        optimizer = keras.optimizers.get(
+            {"class_name": optimizer, "config": {"learning_rate": learning_rate}}
+        )
+    model.compile(
+        optimizer=optimizer,
+        loss="categorical_crossentropy",
+        metrics=[
+            "accuracy",
+            keras.metrics.Precision(name="precision"),
+            keras.metrics.Recall(name="recall"),
+        ],
+    )
+    return model
+
+
+def set_trainable_for_phase(
+    model: keras.Model, phase: int, unfreeze_from: str = DEFAULT_UNFREEZE_FROM
+) -> None:
+    """Freeze the Xception base for phase 1, or unfreeze its top for phase 2.
+
+    Phase 1 trains the head only. Phase 2 also trains every layer from
+    ``unfreeze_from`` on (by default the exit flow, blocks 13-14, including block 13's
+    residual convolution), but every BatchNormalization layer stays frozen: a frozen
+    Keras batch norm runs in inference mode, so its ImageNet statistics are not
+    overwritten by small, differently distributed MRI batches. Recompile afterwards.
+
+    Args:
+        model: A model made by ``build_xception_classifier``.
+        phase: 1 or 2.
+        unfreeze_from: Name of the first base layer trained in phase 2.
+
+    Raises:
+        ValueError: If the phase is not 1 or 2, or a layer name is unknown.
+    """
+    if phase not in (1, 2):
+        raise ValueError(f"phase must be 1 (head only) or 2 (fine-tune the top), got {phase!r}.")
+    get_head(model)
+    names = [layer.name for layer in model.layers]
+    if unfreeze_from not in names:
+        raise ValueError(
+            f"No layer {unfreeze_from!r} in {model.name!r}; pick a name from "
+            "[layer.name for layer in model.layers], e.g. 'block13_sepconv1_act'."
+        )
+    start = names.index(unfreeze_from) if phase == 2 else len(names)
+    model.trainable = True
+    for index, layer in enumerate(model.layers):
+        if layer.name == HEAD_NAME:
+            layer.trainable = True
+        else:
+            batch_norm = isinstance(layer, keras.layers.BatchNormalization)
+            layer.trainable = index >= start and not batch_norm
+
+
+def trainable_counts(model: keras.Model) -> dict[str, int]:
+    """Count trainable and frozen parameters.
+
+    Args:
+        model: Any Keras model.
+
+    Returns:
+        ``{"trainable", "non_trainable", "total"}`` parameter counts.
+    """
+    trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+    frozen = sum(math.prod(w.shape) for w in model.non_trainable_weights)
+    return {"trainable": trainable, "non_trainable": frozen, "total": trainable + frozen}
+
+
+def separable_vs_plain_params(
+    in_channels: int, out_channels: int, kernel_size: int = 3, use_bias: bool = True
+) -> dict[str, int | float]:
+    """Compare the parameters of a depthwise-separable and a plain convolution.
+
+    A plain k x k convolution learns one k x k x C_in filter per output channel. A
+    separable one learns one k x k filter per input channel (depthwise), then mixes
+    channels with 1 x 1 filters (pointwise), like Xception's ``SeparableConv2D``.
+
+    Args:
+        in_channels: Input channels C_in.
+        out_channels: Output channels C_out.
+        kernel_size: Side k of the square kernel.
+        use_bias: Count one bias per output channel (Keras' default).
+
+    Returns:
+        ``{"plain", "depthwise", "pointwise", "separable", "ratio"}``; ``ratio`` is
+        plain / separable.
+    """
+    bias = out_channels if use_bias else 0
+    plain = kernel_size * kernel_size * in_channels * out_channels + bias
+    depthwise = kernel_size * kernel_size * in_channels
+    pointwise = in_channels * out_channels + bias
+    separable = depthwise + pointwise
+    return {
+        "plain": plain,
+        "depthwise": depthwise,
+        "pointwise": pointwise,
+        "separable": separable,
+        "ratio": plain / separable,
+    }
