@@ -5,6 +5,7 @@ Examples::
     python -m course_utils data synth runs/phantoms --per-class 100 --image-size 224 --seed 1
     python -m course_utils data audit ../shared/datasets/brain-tumor-mri-224 --out audit.json
     python -m course_utils data split DATA_DIR --out artifacts/splits
+    python -m course_utils train cnn --data DATA_DIR --out artifacts
     python -m course_utils demo --out runs/demo
 """
 
@@ -176,30 +177,115 @@ def _data_audit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _data_split(args: argparse.Namespace) -> int:
-    """``data split``: audit a dataset and save duplicate-aware splits."""
+def audit_and_split(
+    source: dict,
+    out_dir: str | Path,
+    seed: int,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+) -> Path:
+    """Audit a dataset and save duplicate-aware splits, as notebook 01 does.
+
+    Args:
+        source: ``DatasetSource.to_dict()`` (``root``, ``source``, ``description``).
+        out_dir: Folder for the split CSVs and ``dataset.json``.
+        seed: Seed of the splits.
+        val_fraction: Share of training kept for validation.
+        test_fraction: Share carved for testing when there is no ``Testing`` folder.
+
+    Returns:
+        The folder written.
+    """
     from course_utils.data.audit import audit_dataset
     from course_utils.data.splits import make_splits, save_splits, split_counts
 
-    report = audit_dataset(args.data_dir)
+    report = audit_dataset(source["root"])
     splits = make_splits(
-        report.table,
-        val_fraction=args.val_fraction,
-        test_fraction=args.test_fraction,
-        seed=args.seed,
+        report.table, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
     )
-    save_splits(
-        splits,
-        args.out,
-        {
-            "root": str(report.root),
-            "source": "local",
-            "class_names": list(config.CLASS_NAMES),
-            "seed": args.seed,
-        },
+    folder = save_splits(
+        splits, out_dir, {**source, "class_names": list(config.CLASS_NAMES), "seed": seed}
     )
     print(split_counts(splits).to_string())
-    print(f"Wrote splits to {args.out}")
+    print(f"Wrote splits to {folder}")
+    return folder
+
+
+def _data_split(args: argparse.Namespace) -> int:
+    """``data split``: audit a dataset and save duplicate-aware splits."""
+    from course_utils.data.sources import resolve_dataset
+
+    source = resolve_dataset(args.data_dir).to_dict()
+    audit_and_split(source, args.out, args.seed, args.val_fraction, args.test_fraction)
+    return 0
+
+
+def _training_splits(args: argparse.Namespace) -> tuple[dict, dict]:
+    """Reuse ``OUT/splits`` when it was made from the same data and seed, else make it."""
+    from course_utils.data.sources import resolve_dataset
+    from course_utils.data.splits import load_splits
+
+    split_dir = artifacts.splits_dir(args.out)
+    source = resolve_dataset(args.data, args.source, phantom_params={"seed": args.seed}).to_dict()
+    if (split_dir / "dataset.json").is_file():
+        splits, dataset = load_splits(split_dir)
+        same_root = dataset["root"] == str(Path(source["root"]).resolve())
+        if same_root and dataset.get("seed") == args.seed:
+            print(f"Using the splits in {split_dir}")
+            return splits, dataset
+    audit_and_split(source, split_dir, args.seed)
+    return load_splits(split_dir)
+
+
+def _train(args: argparse.Namespace) -> int:
+    """``train``: train one model with the notebooks' code; print held-out accuracy."""
+    from course_utils import train
+
+    settings = train.training_settings(
+        args.model,
+        args.fast,
+        image_size=args.image_size,
+        num_epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+    )
+    if args.model == "xception" and args.weights is not None:
+        settings["weights"] = None if args.weights.lower() == "none" else args.weights
+    splits, dataset = _training_splits(args)
+    strategy = train.configure_devices()
+    print(f"Devices: {train.describe_devices(strategy)}; settings: {settings}", flush=True)
+    common = {
+        "out_dir": args.out,
+        "seed": args.seed,
+        "fast": args.fast,
+        "dataset": dataset,
+        "strategy": strategy,
+        "image_size": settings["image_size"],
+        "batch_size": settings["batch_size"],
+        "learning_rate": settings["learning_rate"],
+    }
+    class_names = tuple(dataset["class_names"])
+    if args.model == "xception":
+        model, card = train.train_transfer(
+            splits["train"],
+            splits["val"],
+            class_names,
+            num_epochs_phase1=settings["num_epochs"],
+            num_epochs_phase2=settings["num_epochs"],
+            weights=settings["weights"],
+            **common,
+        )
+    else:
+        model, card = train.train_cnn(
+            splits["train"], splits["val"], class_names, num_epochs=settings["num_epochs"], **common
+        )
+    print(
+        f"Saved {Path(args.out) / (card['name'] + '.keras')} after "
+        f"{card['training_seconds']:.0f} s of training"
+    )
+    for name in ("val", "test", "test_leakfree"):
+        accuracy = train.split_accuracy(model, splits[name], class_names, settings["image_size"])
+        print(f"{name:>13}: accuracy {accuracy:.4f} on {len(splits[name])} images")
     return 0
 
 
@@ -247,6 +333,25 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("--test-fraction", type=float, default=0.15)
     split.add_argument("--seed", type=int, default=config.DEFAULT_SEED)
     split.set_defaults(handler=_data_split)
+
+    trainer = commands.add_parser("train", help="train a model as notebooks 02/03 do")
+    trainer.add_argument("model", choices=("xception", "cnn"))
+    trainer.add_argument("--data", type=Path, default=None, help="dataset folder (Kaggle layout)")
+    trainer.add_argument(
+        "--source",
+        choices=("kaggle", "phantoms"),
+        default="kaggle",
+        help="where to get the data when --data is not given",
+    )
+    trainer.add_argument("--out", type=Path, default=Path("artifacts"))
+    trainer.add_argument("--epochs", type=int, default=None, help="epochs (per phase for xception)")
+    trainer.add_argument("--image-size", type=int, default=None)
+    trainer.add_argument("--batch-size", type=int, default=None)
+    trainer.add_argument("--learning-rate", type=float, default=None)
+    trainer.add_argument("--weights", default=None, help="xception: imagenet, none or a file")
+    trainer.add_argument("--fast", action="store_true", help="small images, few epochs")
+    trainer.add_argument("--seed", type=int, default=config.DEFAULT_SEED)
+    trainer.set_defaults(handler=_train)
 
     demo = commands.add_parser("demo", help="run the notebooks headless in fast mode")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"))

@@ -61,6 +61,43 @@ REQUIRED_CARD_KEYS = (
 INPUT_VALUE_RANGE = "[0,255] raw pixels; preprocessing inside the model"
 CARD_VERSION = 1
 
+#: Default settings of each model: the notebooks' parameter cells and the CLI use these.
+TRAINING_DEFAULTS: dict[str, dict] = {
+    "xception": {"image_size": 299, "num_epochs": 10, "batch_size": 32, "learning_rate": 1e-3},
+    "cnn": {"image_size": 160, "num_epochs": 30, "batch_size": 32, "learning_rate": 1e-3},
+}
+#: What fast mode changes: small images, few epochs, no ImageNet download.
+FAST_OVERRIDES: dict[str, dict] = {
+    "xception": {"image_size": 96, "num_epochs": 2, "weights": None},
+    "cnn": {"image_size": 96, "num_epochs": 3},
+}
+
+
+def training_settings(model_name: str, fast: bool = False, **overrides: object) -> dict:
+    """Return the settings of one model's training run.
+
+    Args:
+        model_name: ``"xception"`` or ``"cnn"``.
+        fast: Apply ``FAST_OVERRIDES`` (small images, few epochs, no download).
+        **overrides: Values that win over both (None values are ignored).
+
+    Returns:
+        A dict with ``image_size``, ``num_epochs``, ``batch_size``, ``learning_rate``
+        (and ``weights`` for Xception).
+
+    Raises:
+        ValueError: If the model name is unknown.
+    """
+    if model_name not in TRAINING_DEFAULTS:
+        raise ValueError(f"Unknown model {model_name!r}; use one of {list(TRAINING_DEFAULTS)}.")
+    settings = dict(TRAINING_DEFAULTS[model_name])
+    if model_name == "xception":
+        settings["weights"] = "imagenet"
+    if fast:
+        settings.update(FAST_OVERRIDES[model_name])
+    settings.update({key: value for key, value in overrides.items() if value is not None})
+    return settings
+
 
 # --- devices -------------------------------------------------------------------------
 
@@ -691,6 +728,35 @@ def _finish(
         "parameters": trainable_counts(model)["total"],
     }
     return load_card(write_model_card(model_path, card))
+
+
+def split_accuracy(
+    model: keras.Model,
+    split: pd.DataFrame,
+    class_names: Sequence[str],
+    image_size: int,
+    batch_size: int = 64,
+) -> float:
+    """Accuracy of a model on one split table (no augmentation).
+
+    Args:
+        model: A trained model taking raw [0, 255] pixels.
+        split: A table of ``load_splits`` (``abs_path``, ``label``).
+        class_names: The model's class order (from its card).
+        image_size: The model's input size (from its card).
+        batch_size: Images per batch.
+
+    Returns:
+        The share of images whose most probable class is the label.
+    """
+    data = dataset_from_split(
+        split, class_names, image_size=image_size, batch_size=batch_size, cache=False
+    )
+    correct = 0
+    for images, labels in data:
+        predicted = np.argmax(model.predict_on_batch(images), axis=1)
+        correct += int(np.sum(predicted == np.argmax(labels, axis=1)))
+    return correct / len(split)
 
 
 # --- model cards ---------------------------------------------------------------------

@@ -92,3 +92,26 @@ def test_write_summary_collects_snippets(tmp_path: Path) -> None:
     assert "- 3 files" in text and "Total: 5.2 s" in text
     with pytest.raises(ValueError, match="empty"):
         artifacts.write_summary(tmp_path, "x", [])
+
+
+def test_train_command_fast(phantom_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture):
+    from course_utils.train import load_model_with_card
+
+    out = tmp_path / "artifacts"
+    argv = ["train", "cnn", "--data", str(phantom_root), "--out", str(out), "--fast",
+            "--epochs", "1", "--image-size", "64", "--seed", "5"]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    for split in ("val", "test", "test_leakfree"):
+        assert f"{split}: accuracy" in printed
+    model, card = load_model_with_card(out / "cnn.keras")
+    assert card["image_size"] == 64 and card["seed"] == 5
+    assert card["dataset"]["root"] == str(phantom_root.resolve())
+    assert model.output_shape == (None, 4)
+    assert cli.main(argv) == 0, "a second run reuses the saved splits"
+    assert "Using the splits in" in capsys.readouterr().out
+
+
+def test_train_command_bad_data(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(["train", "cnn", "--data", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -280,3 +280,17 @@ def test_load_model_with_card_errors(cnn_run: tuple, tmp_path: Path) -> None:
     train.write_model_card(tmp_path / "cnn.keras", wrong_size)
     with pytest.raises(ValueError, match="does not match its card"):
         train.load_model_with_card(tmp_path / "cnn.keras")
+
+
+def test_training_settings_defaults_and_overrides() -> None:
+    from course_utils import train as train_module
+
+    full = train_module.training_settings("xception")
+    assert full["weights"] == "imagenet" and full["image_size"] == 299
+    fast = train_module.training_settings("xception", fast=True)
+    assert fast["weights"] is None and fast["image_size"] < full["image_size"]
+    custom = train_module.training_settings("cnn", fast=True, num_epochs=7, image_size=None)
+    assert custom["num_epochs"] == 7
+    assert custom["image_size"] == train_module.FAST_OVERRIDES["cnn"]["image_size"]
+    with pytest.raises(ValueError, match="Unknown model 'resnet'"):
+        train_module.training_settings("resnet")
