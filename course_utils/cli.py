@@ -177,43 +177,10 @@ def _data_audit(args: argparse.Namespace) -> int:
     return 0
 
 
-def audit_and_split(
-    source: dict,
-    out_dir: str | Path,
-    seed: int,
-    val_fraction: float = 0.15,
-    test_fraction: float = 0.15,
-) -> Path:
-    """Audit a dataset and save duplicate-aware splits, as notebook 01 does.
-
-    Args:
-        source: ``DatasetSource.to_dict()`` (``root``, ``source``, ``description``).
-        out_dir: Folder for the split CSVs and ``dataset.json``.
-        seed: Seed of the splits.
-        val_fraction: Share of training kept for validation.
-        test_fraction: Share carved for testing when there is no ``Testing`` folder.
-
-    Returns:
-        The folder written.
-    """
-    from course_utils.data.audit import audit_dataset
-    from course_utils.data.splits import make_splits, save_splits, split_counts
-
-    report = audit_dataset(source["root"])
-    splits = make_splits(
-        report.table, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
-    )
-    folder = save_splits(
-        splits, out_dir, {**source, "class_names": list(config.CLASS_NAMES), "seed": seed}
-    )
-    print(split_counts(splits).to_string())
-    print(f"Wrote splits to {folder}")
-    return folder
-
-
 def _data_split(args: argparse.Namespace) -> int:
     """``data split``: audit a dataset and save duplicate-aware splits."""
     from course_utils.data.sources import resolve_dataset
+    from course_utils.data.splits import audit_and_split
 
     source = resolve_dataset(args.data_dir).to_dict()
     audit_and_split(source, args.out, args.seed, args.val_fraction, args.test_fraction)
@@ -223,7 +190,7 @@ def _data_split(args: argparse.Namespace) -> int:
 def _training_splits(args: argparse.Namespace) -> tuple[dict, dict]:
     """Reuse ``OUT/splits`` when it was made from the same data and seed, else make it."""
     from course_utils.data.sources import resolve_dataset
-    from course_utils.data.splits import load_splits
+    from course_utils.data.splits import audit_and_split, load_splits
 
     split_dir = artifacts.splits_dir(args.out)
     source = resolve_dataset(args.data, args.source, phantom_params={"seed": args.seed}).to_dict()

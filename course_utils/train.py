@@ -500,10 +500,16 @@ def train_transfer(
     with _scope(strategy):
         keras.utils.set_random_seed(seed)
         model = build_xception_classifier(image_size, len(class_names), weights=weights)
-        caches = _feature_cache_paths(feature_cache_dir, train_split, val_split, run, weights)
+        caches = feature_cache_paths(
+            feature_cache_dir, [train_split, val_split], image_size, weights, seed
+        )
         phases = [_transfer_phase1(model, train_split, val_split, run, num_epochs_phase1, caches)]
         if num_epochs_phase2 > 0:
+            phase1_weights = model.get_weights()
             phases.append(_transfer_phase2(model, train_split, val_split, run, num_epochs_phase2))
+            if _val_loss(phases[1]) > _val_loss(phases[0]):
+                model.set_weights(phase1_weights)  # fine-tuning did not help: keep phase 1
+                phases[1]["kept"] = False
     label = "random" if weights is None else str(weights)
     card = {
         "architecture": f"Xception (weights={label}) + head Flatten-Dropout(0.3)-"
@@ -552,8 +558,11 @@ def _transfer_phase1(
 ) -> dict:
     """Phase 1: freeze the base, cache its features, train the head on them."""
     set_trainable_for_phase(model, phase=1)
+    cache_hit = all(path is not None and Path(path).is_file() for path in caches)
+    started = time.perf_counter()
     train_x, train_y = extract_features(model, run.data(train_split), caches[0])
     val_x, val_y = extract_features(model, run.data(val_split), caches[1])
+    extraction_seconds = round(time.perf_counter() - started, 1)
     head = get_head(model)
     result = train_head_on_features(
         head,
@@ -571,7 +580,9 @@ def _transfer_phase1(
         verbose=run.verbose,
     )
     title = "1: head on cached features of the frozen base"
-    return _phase_record(title, result, num_epochs, run.learning_rate, trainable_counts(head))
+    record = _phase_record(title, result, num_epochs, run.learning_rate, trainable_counts(head))
+    record.update(feature_extraction_seconds=extraction_seconds, feature_cache_hit=cache_hit)
+    return record
 
 
 def _transfer_phase2(
@@ -664,21 +675,51 @@ def train_cnn(
     return model, card
 
 
-def _feature_cache_paths(
+def feature_cache_paths(
     cache_dir: str | Path | None,
-    train_split: pd.DataFrame,
-    val_split: pd.DataFrame,
-    run: _Run,
+    splits: Sequence[pd.DataFrame],
+    image_size: int,
     weights: str | Path | None,
-) -> tuple[Path | None, Path | None]:
-    """Return the ``.npz`` feature caches of both splits, or Nones without a folder."""
+    seed: int,
+) -> list[Path | None]:
+    """Return the ``.npz`` phase-1 feature cache of each split.
+
+    Args:
+        cache_dir: Folder of the caches; None means no caching.
+        splits: Split tables (``abs_path``), e.g. ``[train, val]``.
+        image_size: Input size of the base.
+        weights: The base's weights (part of the cache key).
+        seed: The run's seed (part of the cache key).
+
+    Returns:
+        One path per split, or Nones when ``cache_dir`` is None.
+    """
     if cache_dir is None:
-        return None, None
-    keys = [
-        feature_cache_key(split["abs_path"], run.image_size, weights, run.seed)
-        for split in (train_split, val_split)
-    ]
-    return tuple(Path(cache_dir) / f"xception_features_{key}.npz" for key in keys)
+        return [None for _ in splits]
+    keys = [feature_cache_key(split["abs_path"], image_size, weights, seed) for split in splits]
+    return [Path(cache_dir) / f"xception_features_{key}.npz" for key in keys]
+
+
+def save_for_inference(model: keras.Model, path: str | Path) -> Path:
+    """Save a model without its optimizer state (about a third of the file size).
+
+    Args:
+        model: The trained model.
+        path: The ``.keras`` file to write.
+
+    Returns:
+        The path written; ``keras.models.load_model`` gives an uncompiled model, ready
+        to predict (compile it again to train further).
+    """
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    clone.save(path)
+    return Path(path)
+
+
+def _val_loss(phase: dict) -> float:
+    """Best validation loss of a phase record (infinite when unknown)."""
+    return float(phase["best_val_metrics"].get("loss", float("inf")))
 
 
 def _phase_record(
@@ -710,7 +751,7 @@ def _finish(
     """Save the trained model (best weights) and write its card; return the card."""
     model_path = Path(run.out_dir) / f"{run.name}.keras"
     model_path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(model_path)
+    save_for_inference(model, model_path)
     card = {
         **card,
         "name": run.name,
@@ -723,7 +764,7 @@ def _finish(
         "split_sizes": {"train": len(train_split), "val": len(val_split)},
         "seed": run.seed,
         "training_seconds": round(time.perf_counter() - started, 1),
-        "best_val_metrics": phases[-1]["best_val_metrics"],
+        "best_val_metrics": min(phases, key=_val_loss)["best_val_metrics"],
         "phases": phases,
         "parameters": trainable_counts(model)["total"],
     }

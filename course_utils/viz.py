@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
 
@@ -181,3 +182,226 @@ def save_figure(fig: Figure, folder: str | Path, name: str, dpi: int = 110) -> P
     path = folder / f"{name}.png"
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     return path
+
+
+# --- training (lessons 02 and 03) ----------------------------------------------------
+
+
+def _history_table(history: dict | pd.DataFrame) -> pd.DataFrame:
+    """Return one history (Keras dict, ``fit_model`` result or CSV table) as a table."""
+    if isinstance(history, pd.DataFrame):
+        return history.drop(columns="epoch", errors="ignore").reset_index(drop=True)
+    values = history.get("history", history)
+    return pd.DataFrame({key: list(column) for key, column in values.items()})
+
+
+def plot_training_history(
+    histories: dict | pd.DataFrame | Sequence[dict | pd.DataFrame],
+    phase_names: Sequence[str] | None = None,
+    title: str = "",
+) -> Figure:
+    """Draw loss and accuracy per epoch, training vs validation, phases one after another.
+
+    Args:
+        histories: One history or a list of them, one per training phase: a Keras
+            ``History.history`` dict, the dict ``train.fit_model`` returns or writes
+            to ``<name>_history.json``, or the table of ``<name>_history.csv``.
+        phase_names: A name per phase, written above its epochs.
+        title: Title of the figure.
+
+    Returns:
+        The Figure: a loss panel and an accuracy panel; a dotted line marks where a
+        phase ends, a circle the epoch with the lowest validation loss.
+
+    Raises:
+        ValueError: If no history is given or the names do not match the phases.
+    """
+    if isinstance(histories, dict | pd.DataFrame):
+        histories = [histories]
+    tables = [_history_table(history) for history in histories]
+    if not tables:
+        raise ValueError("Pass at least one training history.")
+    if phase_names is not None and len(phase_names) != len(tables):
+        raise ValueError(f"{len(tables)} phases but {len(phase_names)} phase names.")
+    table = pd.concat(tables, ignore_index=True)
+    epochs = np.arange(1, len(table) + 1)
+    ends = np.cumsum([len(t) for t in tables])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+        for column, label, style in (
+            (metric, "training", "-"),
+            (f"val_{metric}", "validation", "--"),
+        ):
+            if column in table:
+                ax.plot(epochs, table[column], style, marker="o", markersize=3, label=label)
+        for end in ends[:-1]:
+            ax.axvline(end + 0.5, color="grey", linestyle=":", linewidth=1)
+        ax.set_xlabel("epoch (all phases)" if len(tables) > 1 else "epoch")
+        ax.set_ylabel(metric)
+        ax.set_title(metric.capitalize(), pad=16 if phase_names else 6)
+        ax.set_xlim(0.5, len(table) + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.ticklabel_format(axis="y", useOffset=False)
+    if "val_loss" in table and table["val_loss"].notna().any():
+        best = int(np.nanargmin(table["val_loss"].to_numpy()))
+        axes[0].plot(
+            best + 1,
+            table["val_loss"][best],
+            "o",
+            markersize=11,
+            markerfacecolor="none",
+            color="black",
+            label=f"lowest val loss (epoch {best + 1})",
+        )
+    if phase_names:
+        starts = np.concatenate([[0], ends[:-1]])
+        for start, end, name in zip(starts, ends, phase_names, strict=True):
+            for ax in axes:
+                ax.text(
+                    (start + end + 1) / 2,
+                    1.01,
+                    name,
+                    transform=ax.get_xaxis_transform(),
+                    ha="center",
+                    va="bottom",
+                    fontsize=8,
+                    color="dimgrey",
+                )
+    if "accuracy" in table or "val_accuracy" in table:
+        axes[1].set_ylim(-0.02, 1.02)
+    axes[0].legend(fontsize=8)
+    axes[1].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_learning_rate_comparison(
+    curves: dict[float, Sequence[float]], ax: Axes | None = None, reference: float | None = None
+) -> Figure:
+    """Draw the validation loss per epoch for several learning rates.
+
+    Args:
+        curves: ``{learning rate: [validation loss per epoch]}``
+            (``lessons.compare_learning_rates``).
+        ax: Axes to draw into; None makes a new figure.
+        reference: Optional loss to mark with a dashed line, e.g. ``ln(number of
+            classes)``, the loss of a uniform guess.
+
+    Returns:
+        The Figure.
+    """
+    fig, ax = _figure_and_axes(ax, (6, 3.8))
+    for rate, losses in sorted(curves.items()):
+        ax.plot(
+            np.arange(1, len(losses) + 1), losses, marker="o", markersize=3, label=f"lr = {rate:g}"
+        )
+    if reference is not None:
+        ax.axhline(reference, color="grey", linestyle="--", linewidth=1, label="uniform guess")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation loss")
+    ax.set_title("Validation loss per learning rate")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.ticklabel_format(axis="y", useOffset=False)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_feature_maps(
+    maps: np.ndarray,
+    columns: int = 8,
+    image: np.ndarray | None = None,
+    max_maps: int | None = None,
+    title: str = "",
+) -> Figure:
+    """Show the channels of one layer's output for one image, each on its own scale.
+
+    Args:
+        maps: Array ``(height, width, channels)`` (``lessons.feature_maps``).
+        columns: Panels per row.
+        image: Optional input image ``(height, width, 3)`` in [0, 255], drawn first.
+        max_maps: Most channels to draw; None draws all.
+        title: Title of the figure.
+
+    Returns:
+        The Figure; bright means a strong response of that channel's filter there.
+
+    Raises:
+        ValueError: If ``maps`` is not 3-dimensional.
+    """
+    maps = np.asarray(maps, dtype=np.float32)
+    if maps.ndim != 3:
+        raise ValueError(f"maps must be (height, width, channels), got shape {maps.shape}.")
+    count = maps.shape[-1] if max_maps is None else min(max_maps, maps.shape[-1])
+    panels = count + (image is not None)
+    rows = max(1, int(np.ceil(panels / columns)))
+    fig, axes = plt.subplots(rows, columns, figsize=(1.5 * columns, 1.6 * rows), squeeze=False)
+    flat = list(axes.ravel())
+    for ax in flat:
+        ax.axis("off")
+    if image is not None:
+        flat[0].imshow(np.clip(np.asarray(image) / 255.0, 0, 1), cmap="gray")
+        flat[0].set_title("input", fontsize=8)
+        flat = flat[1:]
+    for channel, ax in zip(range(count), flat, strict=False):
+        channel_map = maps[..., channel]
+        span = float(channel_map.max() - channel_map.min())
+        shown = (channel_map - channel_map.min()) / span if span > 0 else np.zeros_like(channel_map)
+        ax.imshow(shown, cmap="magma", vmin=0, vmax=1)
+        ax.set_title(f"#{channel}", fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _format_value(column: str, value: float) -> str:
+    """Format a comparison value: accuracies as percent, large counts with k / M."""
+    if value is None or not np.isfinite(value):
+        return "n/a"
+    if "accuracy" in column:
+        return f"{value:.1%}"
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:.1f} M"
+    if abs(value) >= 1e4:
+        return f"{value / 1e3:.0f} k"
+    return f"{value:.3g}"
+
+
+def plot_model_comparison(table: pd.DataFrame, ax: Axes | None = None) -> Figure:
+    """Compare models on several measures with different units in one bar chart.
+
+    Each measure is a group of bars, one per model, drawn relative to the largest
+    value of that measure; the labels give the real values.
+
+    Args:
+        table: Models as rows, numeric measures as columns (e.g. parameters, training
+            seconds, best val accuracy; ``lessons.compare_cards``).
+        ax: Axes to draw into; None makes a new figure.
+
+    Returns:
+        The Figure.
+    """
+    numeric = table.apply(pd.to_numeric, errors="coerce").astype(float)
+    measures = list(numeric.columns)
+    fig, ax = _figure_and_axes(ax, (7, 0.9 + 0.45 * len(measures) * len(numeric)))
+    height = 0.8 / max(len(numeric), 1)
+    positions = np.arange(len(measures))
+    for index, (name, row) in enumerate(numeric.iterrows()):
+        largest = numeric.abs().max().replace(0, np.nan)
+        relative = (row.abs() / largest).fillna(0).to_numpy()
+        offsets = positions - 0.4 + height * (index + 0.5)
+        bars = ax.barh(offsets, relative, height=height * 0.9, label=str(name))
+        labels = [_format_value(measure, row[measure]) for measure in measures]
+        ax.bar_label(bars, labels=labels, padding=3, fontsize=8)
+    ax.set_yticks(positions, measures)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.3)
+    ax.set_xticks([])
+    ax.set_xlabel("relative to the largest value of each measure")
+    ax.set_title("Model comparison")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return fig

@@ -98,8 +98,21 @@ def test_train_command_fast(phantom_root: Path, tmp_path: Path, capsys: pytest.C
     from course_utils.train import load_model_with_card
 
     out = tmp_path / "artifacts"
-    argv = ["train", "cnn", "--data", str(phantom_root), "--out", str(out), "--fast",
-            "--epochs", "1", "--image-size", "64", "--seed", "5"]
+    argv = [
+        "train",
+        "cnn",
+        "--data",
+        str(phantom_root),
+        "--out",
+        str(out),
+        "--fast",
+        "--epochs",
+        "1",
+        "--image-size",
+        "64",
+        "--seed",
+        "5",
+    ]
     assert cli.main(argv) == 0
     printed = capsys.readouterr().out
     for split in ("val", "test", "test_leakfree"):

@@ -131,3 +131,19 @@ def test_real_data_splits_share_no_duplicates(real_data_dir: Path) -> None:
     assert not groups["train"] & groups["test"]
     assert not groups["val"] & groups["test"]
     assert sum(len(result[n]) for n in ("train", "val", "test")) == 5708 - 207
+
+
+def test_ensure_splits_reuses_or_makes(
+    phantom_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    target = tmp_path / "splits"
+    assert splits.ensure_splits(target, phantom_root, "kaggle", seed=3) == target
+    assert "auditing and splitting" in capsys.readouterr().out
+    loaded, dataset = splits.load_splits(target)
+    assert dataset["source"] == "local" and dataset["seed"] == 3
+    before = (target / "train.csv").stat().st_mtime_ns
+    splits.ensure_splits(target, tmp_path / "ignored-when-splits-exist")
+    assert (target / "train.csv").stat().st_mtime_ns == before
+    assert "Using the splits of notebook 01" in capsys.readouterr().out
+    with pytest.raises(FileNotFoundError):
+        splits.ensure_splits(tmp_path / "other", tmp_path / "missing")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
@@ -70,3 +71,42 @@ def test_notebook_runs_in_fast_mode(path: Path, tmp_path_factory: pytest.TempPat
     assert not errors
     summary = run_dir / "artifacts" / "summary" / f"{path.stem}.md"
     assert summary.is_file() and summary.read_text().strip()
+
+
+def _parameters(name: str) -> dict:
+    notebook = nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    return {
+        node.targets[0].id: ast.literal_eval(node.value)
+        for node in ast.parse(cell.source).body
+        if isinstance(node, ast.Assign)
+    }
+
+
+@pytest.mark.parametrize(("name", "model"), [("02_transfer", "xception"), ("03_cnn", "cnn")])
+def test_notebook_defaults_match_the_cli(name: str, model: str) -> None:
+    """The notebook and `python -m course_utils train` train with the same defaults."""
+    from course_utils.train import TRAINING_DEFAULTS
+
+    if not (NOTEBOOK_DIR / f"{name}.ipynb").is_file():
+        pytest.skip(f"{name} does not exist yet")
+    parameters = _parameters(name)
+    defaults = TRAINING_DEFAULTS[model]
+    assert parameters["IMAGE_SIZE"] == defaults["image_size"]
+    assert parameters["EPOCHS"] == defaults["num_epochs"]
+    assert parameters["BATCH_SIZE"] == defaults["batch_size"]
+    assert parameters["LEARNING_RATE"] == defaults["learning_rate"]
+
+
+@pytest.mark.notebook
+def test_lesson_runs_on_its_own(phantom_root: Path, tmp_path: Path) -> None:
+    """Notebook 03 without notebook 01: it audits and splits DATA_DIR itself."""
+    parameters = {
+        **cli.FAST_PARAMETERS,
+        "DATA_DIR": str(phantom_root),
+        "ARTIFACTS_DIR": str(tmp_path / "artifacts"),
+    }
+    result = cli.run_notebook("03_cnn", tmp_path, parameters, NOTEBOOK_DIR)
+    assert result["ok"], result["error"]
+    assert (tmp_path / "artifacts" / "splits" / "dataset.json").is_file()
+    assert (tmp_path / "artifacts" / "cnn.json").is_file()

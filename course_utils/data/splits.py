@@ -184,6 +184,70 @@ def load_splits(split_dir: str | Path) -> tuple[dict[str, pd.DataFrame], dict]:
     return splits, dataset
 
 
+def audit_and_split(
+    source: dict,
+    out_dir: str | Path,
+    seed: int = config.DEFAULT_SEED,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+) -> Path:
+    """Audit a dataset and save duplicate-aware splits: notebook 01's steps in one call.
+
+    Args:
+        source: ``DatasetSource.to_dict()`` (``root``, ``source``, ``description``).
+        out_dir: Folder for the split CSVs and ``dataset.json``.
+        seed: Seed of the splits.
+        val_fraction: Share of training kept for validation.
+        test_fraction: Share carved for testing when there is no ``Testing`` folder.
+
+    Returns:
+        The folder written.
+    """
+    from course_utils.data.audit import audit_dataset
+
+    report = audit_dataset(source["root"])
+    parts = make_splits(report.table, val_fraction, test_fraction, seed)
+    folder = save_splits(
+        parts, out_dir, {**source, "class_names": list(config.CLASS_NAMES), "seed": seed}
+    )
+    print(split_counts(parts).to_string())
+    print(f"Wrote splits to {folder}")
+    return folder
+
+
+def ensure_splits(
+    split_dir: str | Path,
+    data_dir: str | Path | None = None,
+    data_source: str = "phantoms",
+    seed: int = config.DEFAULT_SEED,
+) -> Path:
+    """Return notebook 01's splits, or make them when a lesson runs on its own.
+
+    Args:
+        split_dir: Where the splits are (``artifacts.splits_dir(ARTIFACTS_DIR)``).
+        data_dir: The notebook's ``DATA_DIR``, used only when there are no splits yet.
+        data_source: The notebook's ``DATA_SOURCE``, likewise.
+        seed: Seed of new splits.
+
+    Returns:
+        ``split_dir``, holding ``dataset.json`` and the split CSVs.
+
+    Raises:
+        FileNotFoundError: If ``data_dir`` is given but does not exist.
+        ValueError: If the data is not in the Kaggle layout or the source is unknown.
+    """
+    from course_utils.data.sources import resolve_dataset
+
+    split_dir = Path(split_dir)
+    if (split_dir / "dataset.json").is_file():
+        print(f"Using the splits of notebook 01 in {split_dir}")
+        return split_dir
+    print(f"No splits in {split_dir}: auditing and splitting the data as notebook 01 does.")
+    source = resolve_dataset(data_dir, data_source)
+    print("Data source:", source.description)
+    return audit_and_split(source.to_dict(), split_dir, seed)
+
+
 def encode_labels(labels: pd.Series | list[str], class_names: tuple[str, ...]) -> np.ndarray:
     """Turn class names into integer indices in the order of ``class_names``.
 
