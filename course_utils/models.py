@@ -253,27 +253,31 @@ def feature_extractor(model: keras.Model, layer_name: str = FEATURE_LAYER) -> ke
 
 
 def build_cnn(
-    image_size: int = 224,
+    image_size: int = 128,
     num_classes: int = 4,
-    filters: tuple[int, ...] = (32, 64, 128, 256),
+    filters: tuple[int, ...] = (16, 32, 64, 128, 256),
+    last_block_convs: int = 2,
     dense_units: int = 128,
-    dropout: float = 0.4,
+    dropout: float = 0.3,
     name: str = "cnn",
     batch_norm_momentum: float = 0.9,
 ) -> keras.Model:
     """Build a small CNN from scratch that a lesson can explain layer by layer.
 
     Raw pixels are scaled to [0, 1]; each block is Conv2D 3x3 (no bias: the batch norm
-    adds one) → BatchNormalization → ReLU → MaxPool 2x2, halving the image and (by
-    default) doubling the channels; global average pooling makes the result independent
-    of the image size; dropout and a small dense layer lead to the softmax.
+    adds one) → BatchNormalization → ReLU, then MaxPool 2x2, halving the image while
+    the channels double. The first block is narrow because it runs at full resolution
+    (it costs the most per filter); the last block, at the smallest resolution, gets a
+    second convolution cheaply. Global average pooling makes the result independent of
+    the image size; dropout around a small dense layer leads to the softmax.
 
     Args:
         image_size: Side of the square input.
         num_classes: Number of classes.
         filters: Channels of each convolution block.
+        last_block_convs: Convolutions in the last block (the others have one).
         dense_units: Width of the hidden dense layer.
-        dropout: Dropout rate before the dense layer.
+        dropout: Dropout rate before and after the dense layer.
         name: Name of the model.
         batch_norm_momentum: How slowly batch norm's stored statistics follow the
             batches. Keras' 0.99 lags for hundreds of steps, so a short run predicts
@@ -286,31 +290,41 @@ def build_cnn(
         ValueError: If the image is too small for the number of blocks.
     """
     smallest = 2 ** len(filters)
-    if int(image_size) < smallest or not filters:
+    if int(image_size) < smallest or not filters or last_block_convs < 1:
         raise ValueError(
-            f"image_size={image_size} is too small for {len(filters)} pooling blocks; "
-            f"use image_size >= {max(smallest, 2)} or fewer filters."
+            f"image_size={image_size} is too small for {len(filters)} pooling blocks (or "
+            f"last_block_convs={last_block_convs} < 1); use image_size >= {max(smallest, 2)}."
         )
     inputs = keras.Input((image_size, image_size, 3), name="image")
     x = keras.layers.Rescaling(1 / 255.0, name="unit_preprocess")(inputs)
     for index, width in enumerate(filters, start=1):
-        x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"conv{index}")(x)
-        x = keras.layers.BatchNormalization(momentum=batch_norm_momentum, name=f"conv{index}_bn")(x)
-        x = keras.layers.ReLU(name=f"conv{index}_relu")(x)
+        repeats = last_block_convs if index == len(filters) else 1
+        for repeat in range(repeats):
+            suffix = "" if repeat == 0 else chr(ord("a") + repeat)
+            x = _conv_bn_relu(x, width, f"conv{index}{suffix}", batch_norm_momentum)
         x = keras.layers.MaxPooling2D(2, name=f"conv{index}_pool")(x)
     x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
     x = keras.layers.Dense(dense_units, activation="relu", name="dense")(x)
+    x = keras.layers.Dropout(dropout, name="dense_dropout")(x)
     outputs = keras.layers.Dense(
         num_classes, activation="softmax", dtype="float32", name="probabilities"
     )(x)
     return keras.Model(inputs, outputs, name=name)
 
 
+def _conv_bn_relu(x: keras.KerasTensor, width: int, name: str, momentum: float):
+    """One Conv2D 3x3 (no bias) → BatchNormalization → ReLU, named ``name``, ``_bn``, ``_relu``."""
+    x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name=name)(x)
+    x = keras.layers.BatchNormalization(momentum=momentum, name=f"{name}_bn")(x)
+    return keras.layers.ReLU(name=f"{name}_relu")(x)
+
+
 def compile_model(
     model: keras.Model,
     optimizer: str | keras.optimizers.Optimizer = "adamax",
     learning_rate: float = 1e-3,
+    decay_steps: int | None = None,
 ) -> keras.Model:
     """Compile for one-hot labels with accuracy, precision and recall.
 
@@ -321,13 +335,24 @@ def compile_model(
         model: The model to compile (changed in place).
         optimizer: An optimizer name (``"adamax"``, ``"adam"``, ...) or instance.
         learning_rate: Learning rate when ``optimizer`` is a name.
+        decay_steps: When given, the learning rate follows a cosine from
+            ``learning_rate`` down to 0 over this many training steps (big steps early,
+            fine steps at the end, no plateau detection needed).
 
     Returns:
         The same model, for chaining.
+
+    Raises:
+        ValueError: If ``decay_steps`` is below 1.
     """
     if isinstance(optimizer, str):
+        rate: float | keras.optimizers.schedules.LearningRateSchedule = learning_rate
+        if decay_steps is not None:
+            if decay_steps < 1:
+                raise ValueError(f"decay_steps must be at least 1, got {decay_steps}.")
+            rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps)
         optimizer = keras.optimizers.get(
-            {"class_name": optimizer, "config": {"learning_rate": learning_rate}}
+            {"class_name": optimizer, "config": {"learning_rate": rate}}
         )
     model.compile(
         optimizer=optimizer,

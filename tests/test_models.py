@@ -164,6 +164,7 @@ def test_imagenet_style_h5_file_is_loaded(tmp_path: Path) -> None:
     _assert_same_base_weights(plain, loaded)
 
 
+@pytest.mark.filterwarnings("ignore:Skipping nested container")
 def test_unusable_weights_raise(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.weights.h5"
     with pytest.raises(FileNotFoundError, match="nowhere.weights.h5"):
@@ -220,10 +221,12 @@ def test_cnn_is_small_flat_and_takes_raw_pixels() -> None:
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
     assert not [layer for layer in model.layers if isinstance(layer, keras.Model)]
     assert model.layers[1].scale == pytest.approx(1 / 255)
-    assert model.get_layer("conv4").output.shape[1:] == (8, 8, 256)  # after 3 poolings
-    widths = (3, 32, 64, 128, 256)
+    assert model.get_layer("conv4").output.shape[1:] == (8, 8, 128)  # after 3 poolings
+    assert model.get_layer("conv5b").output.shape[1:] == (4, 4, 256)  # the last block's 2nd conv
+    widths = (3, 16, 32, 64, 128, 256, 256)
     convs = sum(9 * cin * cout + 4 * cout for cin, cout in zip(widths, widths[1:], strict=False))
     assert model.count_params() == convs + 256 * 128 + 128 + 128 * 4 + 4  # same at any size
+    assert models.build_cnn(256).count_params() == model.count_params()
 
 
 def test_compile_model_metrics() -> None:
@@ -233,6 +236,18 @@ def test_compile_model_metrics() -> None:
     assert {"loss", "accuracy", "precision", "recall"} <= set(results)
     assert type(model.optimizer).__name__ == "Adamax"
     assert float(model.optimizer.learning_rate) == pytest.approx(1e-3)
+
+
+def test_compile_model_cosine_decay() -> None:
+    model = models.compile_model(
+        models.build_cnn(32, filters=(8, 16)), "adam", 2e-3, decay_steps=10
+    )
+    schedule = model.optimizer.get_config()["learning_rate"]
+    assert schedule["class_name"] == "CosineDecay"
+    assert schedule["config"]["initial_learning_rate"] == pytest.approx(2e-3)
+    assert schedule["config"]["decay_steps"] == 10
+    with pytest.raises(ValueError, match="decay_steps"):
+        models.compile_model(models.build_cnn(32, filters=(8, 16)), "adam", decay_steps=0)
 
 
 def test_output_stays_float32_under_mixed_precision() -> None:

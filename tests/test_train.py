@@ -294,3 +294,14 @@ def test_training_settings_defaults_and_overrides() -> None:
     assert custom["image_size"] == train_module.FAST_OVERRIDES["cnn"]["image_size"]
     with pytest.raises(ValueError, match="Unknown model 'resnet'"):
         train_module.training_settings("resnet")
+
+
+def test_plateau_callback_only_without_a_schedule(tmp_path: Path) -> None:
+    """ReduceLROnPlateau cannot change a scheduled learning rate, so fit_model drops it."""
+    scheduled = models.compile_model(models.build_cnn(32, filters=(4, 8)), "adam", 1e-3,
+                                      decay_steps=5)
+    constant = models.compile_model(models.build_cnn(32, filters=(4, 8)), "adam", 1e-3)
+    assert train._has_schedule(scheduled) and not train._has_schedule(constant)
+    paths = {"model_path": tmp_path / "m.keras", "history_csv": tmp_path / "h.csv"}
+    kinds = [type(c).__name__ for c in train._callbacks(paths, 4, False, plateau=False)]
+    assert "ReduceLROnPlateau" not in kinds and "EarlyStopping" in kinds
