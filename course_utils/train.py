@@ -313,7 +313,10 @@ def feature_cache_key(
 
 
 def extract_features(
-    model: keras.Model, dataset: tf.data.Dataset, cache_path: str | Path | None = None
+    model: keras.Model,
+    dataset: tf.data.Dataset,
+    cache_path: str | Path | None = None,
+    dtype: type = np.float16,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run the frozen base once over a dataset and keep its feature maps.
 
@@ -324,10 +327,13 @@ def extract_features(
             shuffled between epochs.
         cache_path: Optional ``.npz`` file: read if it exists, else written. Name it
             with ``feature_cache_key`` so other files, sizes or weights miss the cache.
+        dtype: Storage type of the features. float16 halves the memory (at 299 px one
+            image's 10 x 10 x 2048 features take 400 kB instead of 800 kB: 2.3 GB rather
+            than 4.6 GB for 5,700 images, which matters on Colab) and keeps about three
+            significant digits, far finer than what the head learns from.
 
     Returns:
-        ``(features, labels)`` as float32 arrays; at 224 px each image's features take
-        7 x 7 x 2048 floats (400 kB), about 2.3 GB for 5,700 training images.
+        ``(features, labels)``: features in ``dtype``, one-hot labels as float32.
 
     Raises:
         ValueError: If the dataset is empty.
@@ -338,7 +344,7 @@ def extract_features(
     extractor = _as_extractor(model)
     features, labels = [], []
     for images, onehot in dataset:
-        features.append(np.asarray(extractor.predict_on_batch(images), dtype=np.float32))
+        features.append(np.asarray(extractor.predict_on_batch(images), dtype=dtype))
         labels.append(np.asarray(onehot, dtype=np.float32))
     if not features:
         raise ValueError("The dataset gave no batches; check the split it was built from.")
@@ -366,6 +372,44 @@ def _save_npz_atomically(path: Path, **arrays: np.ndarray) -> None:
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+
+
+class ArrayBatches(keras.utils.PyDataset):
+    """Batches of in-memory arrays, reshuffled each epoch, without copying the arrays.
+
+    ``tf.data.Dataset.from_tensor_slices`` would copy gigabytes of cached features into
+    a TensorFlow constant; this slices the NumPy arrays one batch at a time instead and
+    hands the model float32.
+
+    Args:
+        features: Array (n, ...), any float dtype.
+        labels: One-hot labels (n, classes).
+        batch_size: Rows per batch.
+        seed: Seed of the per-epoch shuffle; None keeps the order (validation).
+    """
+
+    def __init__(
+        self, features: np.ndarray, labels: np.ndarray, batch_size: int, seed: int | None = None
+    ) -> None:
+        super().__init__()
+        self.features, self.labels, self.batch_size = features, labels, batch_size
+        self.rng = None if seed is None else np.random.default_rng(seed)
+        self.order = np.arange(len(features))
+        self.on_epoch_end()
+
+    def __len__(self) -> int:
+        """Number of batches per epoch."""
+        return int(np.ceil(len(self.features) / self.batch_size))
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return batch ``index`` as float32 arrays."""
+        rows = np.sort(self.order[index * self.batch_size : (index + 1) * self.batch_size])
+        return self.features[rows].astype(np.float32), self.labels[rows].astype(np.float32)
+
+    def on_epoch_end(self) -> None:
+        """Draw a new order of the rows (training only)."""
+        if self.rng is not None:
+            self.order = self.rng.permutation(len(self.features))
 
 
 def train_head_on_features(
@@ -423,13 +467,8 @@ def train_head_on_features(
                 f"{split}: {len(features)} feature maps but {len(labels)} labels; "
                 "extract both from the same non-empty dataset."
             )
-    train_data = (
-        tf.data.Dataset.from_tensor_slices((train_features, train_labels))
-        .shuffle(len(train_features), seed=seed, reshuffle_each_iteration=True)
-        .batch(batch_size)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-    val_data = tf.data.Dataset.from_tensor_slices((val_features, val_labels)).batch(batch_size)
+    train_data = ArrayBatches(train_features, train_labels, batch_size, seed=seed)
+    val_data = ArrayBatches(val_features, val_labels, batch_size, seed=None)
     compile_model(head, learning_rate=learning_rate)
     return fit_model(
         head,

@@ -154,9 +154,14 @@ def test_head_on_cached_features_equals_full_model(
         return dataset_from_split(split, CLASS_NAMES, image_size=IMAGE_SIZE, batch_size=12)
 
     cache = tmp_path / "features" / "train.npz"
-    features, labels = train.extract_features(model, data(train_split), cache_path=cache)
-    val_features, val_labels = train.extract_features(model, data(val_split))
+    features, labels = train.extract_features(
+        model, data(train_split), cache_path=cache, dtype=np.float32
+    )
+    val_features, val_labels = train.extract_features(model, data(val_split), dtype=np.float32)
     assert features.shape == (36, 3, 3, 2048) and features.dtype == np.float32
+    compact, _ = train.extract_features(model, data(train_split))
+    assert compact.dtype == np.float16, "the default halves the memory of cached features"
+    np.testing.assert_allclose(compact, features, rtol=2e-3, atol=1e-6)
     expected = np.eye(4)[[CLASS_NAMES.index(label) for label in train_split["label"]]]
     np.testing.assert_array_equal(labels, expected)
 
@@ -331,3 +336,17 @@ def test_two_epochs_on_phantoms_lower_the_loss(phantom_audit, tmp_path: Path) ->
     history = json.loads((tmp_path / "cnn_history.json").read_text())["history"]
     assert len(history["loss"]) == 2
     assert history["loss"][1] < history["loss"][0] - 0.05, history["loss"]
+
+
+def test_array_batches_shuffle_without_losing_rows() -> None:
+    features = np.arange(10, dtype=np.float16)[:, None]
+    labels = np.eye(2, dtype=np.float32)[np.arange(10) % 2]
+    batches = train.ArrayBatches(features, labels, batch_size=4, seed=1)
+    assert len(batches) == 3
+    first = np.concatenate([batches[i][0] for i in range(len(batches))]).ravel()
+    assert sorted(first) == list(range(10)) and batches[0][0].dtype == np.float32
+    batches.on_epoch_end()
+    second = np.concatenate([batches[i][0] for i in range(len(batches))]).ravel()
+    assert sorted(second) == list(range(10)) and not np.array_equal(first, second)
+    fixed = train.ArrayBatches(features, labels, batch_size=4, seed=None)
+    assert np.concatenate([fixed[i][0] for i in range(3)]).ravel().tolist() == list(range(10))
