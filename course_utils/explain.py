@@ -1,0 +1,768 @@
+"""Saliency maps of a classifier, and numbers that say whether to trust them.
+
+Pure functions over a Keras model and one image, built on tf-keras-vis (Keras 3 API):
+
+- ``saliency_map``: vanilla gradients, SmoothGrad, Grad-CAM, Grad-CAM++ and
+  Faster-ScoreCAM, each as an HxW float map in [0, 1];
+- ``Explainer``: the app's fast path, one compiled forward/backward pass giving the
+  prediction, Grad-CAM and vanilla saliency together;
+- ``overlay``: a heatmap blended onto the scan (computing only; drawing is in ``viz``);
+- ``pointing_game``, ``energy_inside``, ``score_methods``: maps measured against
+  ground-truth lesion masks (phantoms have them);
+- ``randomised_copy``, ``sanity_check``: the model-randomisation test of Adebayo et al.
+  (2018): a map that barely changes when the learned weights are destroyed does not
+  explain what the model learned;
+- ``saliency_statistics``: where the map's mass lies, for an explainer that words it.
+
+Images are raw [0, 255] RGB arrays (H, W, 3) at the model's input size: the course's
+models rescale inside. Scores are taken *before* the softmax (tf-keras-vis'
+``ReplaceToLinear``), because a saturated softmax has near-zero gradients.
+Nothing happens at import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+
+import keras
+import matplotlib
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from scipy import ndimage, stats
+
+#: Methods of ``saliency_map``, in the order the lesson shows them.
+METHODS = ("saliency", "smoothgrad", "gradcam", "gradcam++", "scorecam")
+#: Methods that differentiate through the model (the sanity check's main target).
+GRADIENT_METHODS = ("saliency", "smoothgrad", "gradcam", "gradcam++")
+#: Default options of each method (override them through ``saliency_map(**options)``).
+METHOD_DEFAULTS: dict[str, dict] = {
+    "saliency": {},
+    "smoothgrad": {"smooth_samples": 20, "smooth_noise": 0.2},
+    "gradcam": {},
+    "gradcam++": {},
+    "scorecam": {"max_N": 10, "batch_size": 16},
+}
+_CONVOLUTIONS = (
+    keras.layers.Conv2D,
+    keras.layers.SeparableConv2D,
+    keras.layers.DepthwiseConv2D,
+)
+#: Layer types that keep a conv layer's feature map as it is (same grid, same meaning).
+_ELEMENTWISE = (
+    keras.layers.BatchNormalization,
+    keras.layers.Activation,
+    keras.layers.ReLU,
+    keras.layers.LeakyReLU,
+    keras.layers.ELU,
+    keras.layers.PReLU,
+)
+
+
+# ----------------------------------------------------------------------- checks
+
+
+def _check_method(method: str) -> None:
+    """Raise ValueError unless ``method`` is one of ``METHODS``."""
+    if method not in METHODS:
+        raise ValueError(f"Unknown saliency method {method!r}; use one of {', '.join(METHODS)}.")
+
+
+def input_size(model: keras.Model) -> tuple[int, int]:
+    """Return the (height, width) the model takes.
+
+    Args:
+        model: A model with one image input ``(None, H, W, 3)``.
+
+    Returns:
+        ``(H, W)``.
+    """
+    shape = model.inputs[0].shape
+    return int(shape[1]), int(shape[2])
+
+
+def _check_image(model: keras.Model, image: np.ndarray) -> np.ndarray:
+    """Return ``image`` as float32 (H, W, 3), or raise ValueError naming the expected shape."""
+    array = np.asarray(image, dtype=np.float32)
+    height, width = input_size(model)
+    if array.shape != (height, width, 3):
+        raise ValueError(
+            f"image has shape {array.shape}; expected (H, W, 3) = ({height}, {width}, 3), "
+            f"the input size of model {model.name!r}. Resize it first (e.g. with "
+            "course_utils.data.pipeline.decode_and_resize) and pass raw [0, 255] RGB pixels."
+        )
+    return array
+
+
+def _check_class_index(model: keras.Model, class_index: int) -> int:
+    """Return ``class_index`` as int, or raise ValueError when the model has no such output."""
+    classes = int(model.outputs[0].shape[-1])
+    if not 0 <= int(class_index) < classes:
+        raise ValueError(
+            f"class_index={class_index} is out of range; the model has {classes} classes, "
+            f"use 0 to {classes - 1}."
+        )
+    return int(class_index)
+
+
+def _normalize(heatmap: np.ndarray) -> np.ndarray:
+    """Scale a map to [0, 1] as float32; a flat map becomes all zeros."""
+    heatmap = np.asarray(heatmap, dtype=np.float32)
+    low, high = float(heatmap.min()), float(heatmap.max())
+    if not np.isfinite(high - low) or high - low <= 0:
+        return np.zeros_like(heatmap)
+    return (heatmap - low) / (high - low)
+
+
+# ------------------------------------------------------------------ model access
+
+
+def output_layer(model: keras.Model) -> tuple[keras.Model, keras.layers.Layer]:
+    """Find the layer that makes the model's output, looking inside nested sub-models.
+
+    The Xception classifier ends in the ``head`` sub-model, so its last outer layer
+    has no activation of its own: the softmax sits in ``head``'s ``probabilities``.
+
+    Args:
+        model: A functional model with one output.
+
+    Returns:
+        ``(owner, layer)``: the innermost model whose output layer is ``layer``.
+    """
+    owner = model
+    layer = model.get_layer(model.output_names[0])
+    while isinstance(layer, keras.Model):
+        owner, layer = layer, layer.get_layer(layer.output_names[0])
+    return owner, layer
+
+
+@contextlib.contextmanager
+def linear_output(model: keras.Model) -> Iterator[keras.Model]:
+    """Temporarily take the model's output before its final activation (logits).
+
+    Applies tf-keras-vis' ``ReplaceToLinear`` to the innermost output model (on the
+    outer model it would silently do nothing when the output comes from a nested
+    sub-model) *without cloning*, and restores the activation afterwards, also on
+    errors. Keras' cached ``predict`` function is reset and restored around the block
+    so a trace made inside never leaks out. Not thread-safe: do not run the model
+    from another thread meanwhile.
+
+    Args:
+        model: The model to change in place for the duration of the block.
+
+    Yields:
+        The same model, now with a linear output.
+    """
+    from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
+
+    owner, layer = output_layer(model)
+    activation, predict_function = getattr(layer, "activation", None), model.predict_function
+    model.predict_function = None
+    try:
+        if activation is not None:
+            ReplaceToLinear()(owner)
+        yield model
+    finally:
+        if activation is not None:
+            layer.activation = activation
+        model.predict_function = predict_function
+
+
+def last_conv_layer(model: keras.Model) -> str:
+    """Name the layer Grad-CAM should use: the last convolution's activated feature map.
+
+    Finds the last convolution among the model's own layers (a nested head with only
+    dense layers is skipped), then follows the layers that keep its feature map as it
+    is (batch norm, activation) and stops before pooling. For the course's Xception
+    this is ``block14_sepconv2_act``, for ``build_cnn`` ``conv<N>_relu``.
+
+    Args:
+        model: A flat functional model (convolutions are its own layers).
+
+    Returns:
+        The layer's name.
+
+    Raises:
+        ValueError: If the model has no convolution among its own layers.
+    """
+    layers = model.layers
+    convs = [i for i, layer in enumerate(layers) if isinstance(layer, _CONVOLUTIONS)]
+    if not convs:
+        raise ValueError(
+            f"Model {model.name!r} has no Conv2D layer of its own; pass layer_name='...' "
+            "naming the 4-D feature map to use (see model.summary())."
+        )
+    index = max(convs)
+    shape = tuple(layers[index].output.shape)
+    while (
+        index + 1 < len(layers)
+        and isinstance(layers[index + 1], _ELEMENTWISE)
+        and tuple(layers[index + 1].output.shape) == shape
+    ):
+        index += 1
+    return layers[index].name
+
+
+# -------------------------------------------------------------- saliency methods
+
+
+def _visualizer(method: str) -> type:
+    """Import the tf-keras-vis class of a method (quietly: it imports a deprecated scipy path)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Please import `zoom`", DeprecationWarning)
+        from tf_keras_vis.gradcam import Gradcam
+        from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
+        from tf_keras_vis.saliency import Saliency
+        from tf_keras_vis.scorecam import Scorecam
+    classes = {"gradcam": Gradcam, "gradcam++": GradcamPlusPlus, "scorecam": Scorecam}
+    return classes.get(method, Saliency)
+
+
+def _saliency(model, image, score, layer_name, options) -> np.ndarray:
+    """Vanilla gradients (or SmoothGrad when ``smooth_samples`` > 0) via tf-keras-vis."""
+    Saliency = _visualizer("saliency")  # noqa: N806 (a class)
+    seed = options.pop("seed", 0)
+    state = np.random.get_state()  # tf-keras-vis draws SmoothGrad's noise from np.random
+    np.random.seed(seed)
+    try:
+        return Saliency(model, clone=False)(score, image, **options)
+    finally:
+        np.random.set_state(state)
+
+
+def _cam(model, image, score, layer_name, options, kind: str) -> np.ndarray:
+    """Grad-CAM, Grad-CAM++ or Faster-ScoreCAM via tf-keras-vis on ``layer_name``."""
+    visualizer = _visualizer(kind)
+    arguments = {"penultimate_layer": layer_name, "seek_penultimate_conv_layer": False}
+    with contextlib.redirect_stdout(io.StringIO()):  # Scorecam's model.predict progress bar
+        return visualizer(model, clone=False)(score, image, **arguments, **options)
+
+
+_COMPUTE: dict[str, Callable] = {
+    "saliency": _saliency,
+    "smoothgrad": _saliency,
+    "gradcam": lambda *args: _cam(*args, kind="gradcam"),
+    "gradcam++": lambda *args: _cam(*args, kind="gradcam++"),
+    "scorecam": lambda *args: _cam(*args, kind="scorecam"),
+}
+
+
+def saliency_map(
+    model: keras.Model,
+    image: np.ndarray,
+    class_index: int,
+    method: str = "gradcam",
+    layer_name: str | None = None,
+    **options: object,
+) -> np.ndarray:
+    """Compute one saliency map of ``model`` for ``class_index`` on one image.
+
+    Methods: ``"saliency"`` (|d score / d pixel|, max over colour channels),
+    ``"smoothgrad"`` (the same averaged over noisy copies; ``seed`` fixes the noise),
+    ``"gradcam"`` and ``"gradcam++"`` (gradient-weighted feature maps of
+    ``layer_name``), ``"scorecam"`` (Faster-ScoreCAM: the ``max_N`` most varied feature
+    maps used as masks, weighted by the class score; no gradients). The score is the
+    class logit (``linear_output``); the model is restored afterwards.
+
+    Args:
+        model: A classifier taking raw [0, 255] RGB pixels.
+        image: One image (H, W, 3) at the model's input size, values in [0, 255].
+        class_index: The class to explain (usually the predicted one).
+        method: One of ``METHODS``.
+        layer_name: Feature map of the CAM methods; None finds it (``last_conv_layer``).
+        **options: Passed on to the tf-keras-vis call, over ``METHOD_DEFAULTS[method]``
+            (e.g. ``smooth_samples``, ``smooth_noise``, ``max_N``, ``batch_size``).
+
+    Returns:
+        The map, float32 (H, W), scaled to [0, 1] (all zeros if the map is flat).
+
+    Raises:
+        ValueError: If the method, the image shape or the class index is wrong.
+    """
+    from tf_keras_vis.utils.scores import CategoricalScore
+
+    _check_method(method)
+    array = _check_image(model, image)
+    score = CategoricalScore(_check_class_index(model, class_index))
+    if method != "saliency" and method != "smoothgrad":
+        layer_name = layer_name or last_conv_layer(model)
+    settings = {**METHOD_DEFAULTS[method], **options}
+    if method == "saliency":
+        settings["smooth_samples"] = 0
+    # tf-keras-vis normalises with an epsilon that flattens maps of tiny range: do it here.
+    settings["normalize_map" if method in ("saliency", "smoothgrad") else "normalize_cam"] = False
+    with linear_output(model), warnings.catch_warnings():
+        # tf-keras-vis passes inputs as a list; Keras 3 warns that the structure differs.
+        warnings.filterwarnings("ignore", "The structure of `inputs`", UserWarning)
+        heatmap = _COMPUTE[method](model, array, score, layer_name, settings)
+    return _normalize(np.squeeze(np.asarray(heatmap)))
+
+
+# ------------------------------------------------------------------- fast path
+
+
+@dataclasses.dataclass(frozen=True)
+class Explanation:
+    """What the app shows for one image: the prediction and two maps (H, W in [0, 1])."""
+
+    probabilities: np.ndarray
+    class_index: int
+    gradcam: np.ndarray
+    saliency: np.ndarray
+
+
+class Explainer:
+    """Prediction, Grad-CAM and vanilla saliency from ONE compiled forward/backward pass.
+
+    ``keras.Model(inputs, [feature map, output])`` shares the forward pass; one
+    ``GradientTape`` gives d logit / d features (Grad-CAM) and d logit / d pixels
+    (saliency). The graph is traced once, here, while the output is linear (so the
+    traced graph differentiates the logit) with a fixed input signature, so it never
+    retraces; the model itself is left as it was. Weights are read when called, so
+    further training is seen. Results match tf-keras-vis' ``Gradcam`` and ``Saliency``.
+
+    Args:
+        model: A classifier taking raw [0, 255] RGB pixels, one output.
+        layer_name: Grad-CAM's feature map; None finds it (``last_conv_layer``).
+    """
+
+    def __init__(self, model: keras.Model, layer_name: str | None = None) -> None:
+        self.model = model
+        self.layer_name = layer_name or last_conv_layer(model)
+        self._split = keras.Model(
+            model.inputs, [model.get_layer(self.layer_name).output, model.outputs[0]]
+        )
+        self._activation = getattr(output_layer(model)[1], "activation", None)
+        height, width = input_size(model)
+        signature = [
+            tf.TensorSpec((1, height, width, 3), tf.float32),
+            tf.TensorSpec((), tf.int32),
+        ]
+        with linear_output(model):
+            self._step = tf.function(self._forward_backward).get_concrete_function(*signature)
+
+    def _forward_backward(self, images: tf.Tensor, class_index: tf.Tensor) -> tuple:
+        """Traced once: probabilities, chosen class, features and both gradients."""
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            features, logits = self._split(images, training=False)
+            logits = tf.cast(logits, tf.float32)
+            probabilities = self._activation(logits) if self._activation else logits
+            chosen = tf.where(
+                class_index < 0, tf.argmax(probabilities[0], output_type=tf.int32), class_index
+            )
+            score = tf.gather(logits[0], chosen)
+        feature_grads, input_grads = tape.gradient(score, [features, images])
+        return probabilities[0], chosen, features[0], feature_grads[0], input_grads[0]
+
+    def __call__(self, image: np.ndarray, class_index: int | None = None) -> Explanation:
+        """Explain one image.
+
+        Args:
+            image: (H, W, 3) raw [0, 255] RGB at the model's input size.
+            class_index: Class to explain; None explains the predicted class.
+
+        Returns:
+            An ``Explanation`` (probabilities, class index, Grad-CAM, saliency).
+
+        Raises:
+            ValueError: If the image shape or the class index is wrong.
+        """
+        array = _check_image(self.model, image)
+        index = -1 if class_index is None else _check_class_index(self.model, class_index)
+        outputs = self._step(tf.constant(array[None]), tf.constant(index, tf.int32))
+        probabilities, chosen, features, feature_grads, input_grads = (
+            np.asarray(o, dtype=np.float32) for o in outputs
+        )
+        weights = feature_grads.mean(axis=(0, 1))  # Grad-CAM: pooled gradients per channel
+        cam = np.maximum((features * weights).sum(axis=-1), 0.0)
+        cam = ndimage.zoom(cam, np.divide(array.shape[:2], cam.shape), order=1)
+        saliency = np.abs(input_grads).max(axis=-1)
+        return Explanation(probabilities, int(chosen), _normalize(cam), _normalize(saliency))
+
+
+# --------------------------------------------------------------------- overlay
+
+
+def overlay(
+    image: np.ndarray, heatmap: np.ndarray, colormap: str = "jet", alpha: float = 0.4
+) -> np.ndarray:
+    """Blend a coloured heatmap onto an image.
+
+    Args:
+        image: (H, W) grayscale or (H, W, 3) RGB, values in [0, 255].
+        heatmap: Map in [0, 1]; resized (bilinear) when its shape differs from the image.
+        colormap: A name in ``matplotlib.colormaps``.
+        alpha: Weight of the heatmap, 0 (image only) to 1 (heatmap only).
+
+    Returns:
+        uint8 RGB (H, W, 3).
+
+    Raises:
+        ValueError: If the image is not (H, W) or (H, W, 3), alpha is outside [0, 1],
+            or the colormap is unknown.
+    """
+    array = np.asarray(image, dtype=np.float32)
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=-1)
+    if array.ndim != 3 or array.shape[-1] != 3:
+        raise ValueError(f"image has shape {array.shape}; pass (H, W) grayscale or (H, W, 3).")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha={alpha} is outside [0, 1]; use e.g. alpha=0.4.")
+    if colormap not in matplotlib.colormaps:
+        raise ValueError(f"Unknown colormap {colormap!r}; use a name such as 'jet' or 'turbo'.")
+    heat = np.clip(np.asarray(heatmap, dtype=np.float32), 0.0, 1.0)
+    if heat.shape != array.shape[:2]:
+        heat = np.clip(ndimage.zoom(heat, np.divide(array.shape[:2], heat.shape), order=1), 0, 1)
+    colours = matplotlib.colormaps[colormap](heat)[..., :3] * 255.0
+    blended = (1.0 - alpha) * array + alpha * colours
+    return np.clip(np.round(blended), 0, 255).astype(np.uint8)
+
+
+# ------------------------------------------------------- measuring the maps
+
+
+def _check_pair(heatmap: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (float heatmap, bool mask), or raise ValueError on a shape mismatch/empty mask."""
+    heat, region = np.asarray(heatmap, dtype=np.float64), np.asarray(mask, dtype=bool)
+    if heat.shape != region.shape or heat.ndim != 2:
+        raise ValueError(
+            f"heatmap {heat.shape} and mask {region.shape} must be 2-D with the same shape; "
+            "compute the map at the mask's image size."
+        )
+    if not region.any():
+        raise ValueError("The mask is empty (no lesion, e.g. a 'notumor' scan); skip that image.")
+    return heat, region
+
+
+def pointing_game(heatmap: np.ndarray, mask: np.ndarray, tolerance_px: float = 2.0) -> bool:
+    """Say whether the map's maximum falls inside the lesion (pointing game, Zhang et al.).
+
+    Args:
+        heatmap: (H, W) map.
+        mask: (H, W) bool lesion mask, not empty.
+        tolerance_px: The mask is grown by this many pixels (Euclidean) first, so a peak
+            on the lesion's border counts.
+
+    Returns:
+        True if the (first) maximum lies in the grown mask.
+
+    Raises:
+        ValueError: If the shapes differ or the mask is empty.
+    """
+    heat, region = _check_pair(heatmap, mask)
+    grown = ndimage.distance_transform_edt(~region) <= tolerance_px
+    return bool(grown[np.unravel_index(np.argmax(heat), heat.shape)])
+
+
+def energy_inside(heatmap: np.ndarray, mask: np.ndarray) -> float:
+    """Return the share of the map's total mass that lies inside the mask.
+
+    A map that ignores the lesion scores about the mask's share of the image area;
+    one that looks only at the lesion scores 1.
+
+    Args:
+        heatmap: (H, W) non-negative map.
+        mask: (H, W) bool lesion mask, not empty.
+
+    Returns:
+        A share in [0, 1]; NaN for an all-zero map (it points nowhere).
+
+    Raises:
+        ValueError: If the shapes differ, the mask is empty or the map has negative values.
+    """
+    heat, region = _check_pair(heatmap, mask)
+    if heat.min() < 0:
+        raise ValueError("heatmap has negative values; pass a map scaled to [0, 1].")
+    total = heat.sum()
+    return float(heat[region].sum() / total) if total > 0 else float("nan")
+
+
+def score_methods(
+    model: keras.Model,
+    images: Sequence[np.ndarray],
+    masks: Sequence[np.ndarray],
+    class_indices: Sequence[int],
+    methods: Sequence[str] = METHODS,
+    tolerance_px: float = 2.0,
+) -> pd.DataFrame:
+    """Measure each method's maps against ground-truth lesion masks.
+
+    Args:
+        model: The classifier.
+        images: Images (H, W, 3) at the model's size; only those with a lesion.
+        masks: Their lesion masks (H, W), not empty.
+        class_indices: The class each map explains (true or predicted class).
+        methods: Names from ``METHODS``.
+        tolerance_px: Pointing-game tolerance (see ``pointing_game``).
+
+    Returns:
+        One row per method: ``pointing_game`` (hit rate), ``pointing_chance`` (mean area
+        share of the grown mask: a random point's hit rate), ``energy_inside`` (mean),
+        ``mask_share`` (mean area share of the mask: energy of a flat map),
+        ``seconds`` per image and ``images``.
+
+    Raises:
+        ValueError: If the inputs differ in length or a method is unknown.
+    """
+    if not len(images) == len(masks) == len(class_indices):
+        raise ValueError("images, masks and class_indices must have the same length.")
+    for method in methods:
+        _check_method(method)
+    rows = []
+    for method in methods:
+        hits, energies, started = [], [], time.perf_counter()
+        for image, mask, index in zip(images, masks, class_indices, strict=True):
+            heat = saliency_map(model, image, index, method)
+            hits.append(pointing_game(heat, mask, tolerance_px))
+            energies.append(energy_inside(heat, mask))
+        rows.append(
+            {
+                "method": method,
+                "pointing_game": float(np.mean(hits)),
+                "pointing_chance": _grown_share(masks, tolerance_px),
+                "energy_inside": float(np.nanmean(energies)),
+                "mask_share": float(np.mean([np.mean(m) for m in masks])),
+                "seconds": (time.perf_counter() - started) / max(len(images), 1),
+                "images": len(images),
+            }
+        )
+    return pd.DataFrame(rows).set_index("method")
+
+
+def _grown_share(masks: Sequence[np.ndarray], tolerance_px: float) -> float:
+    """Mean area share of the masks grown by ``tolerance_px`` (the pointing game's chance)."""
+    grown = [ndimage.distance_transform_edt(~np.asarray(m, bool)) <= tolerance_px for m in masks]
+    return float(np.mean([g.mean() for g in grown]))
+
+
+# ---------------------------------------------------------- sanity check
+
+
+def _weighted_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """Layers that own weights, in graph order, with nested sub-models opened up."""
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            found += _weighted_layers(layer)
+        elif layer.weights:
+            found.append(layer)
+    return found
+
+
+def _seeded_initializer(layer: keras.layers.Layer, variable, seed: int):
+    """The layer's own initializer for ``variable`` (seeded), else Glorot/kept as it is."""
+    name = variable.name.split("/")[-1]
+    for attribute in (f"{name}_initializer", f"{name.removesuffix('_kernel')}_initializer"):
+        initializer = getattr(layer, attribute, None)
+        if initializer is not None:
+            config = initializer.get_config()
+            if "seed" in config:
+                config["seed"] = seed
+            return type(initializer).from_config(config)
+    return keras.initializers.GlorotUniform(seed=seed) if len(variable.shape) >= 2 else None
+
+
+def randomised_copy(model: keras.Model, num_layers: int = 4, seed: int = 0) -> keras.Model:
+    """Copy the model and re-initialise its top layers (Adebayo et al., 2018).
+
+    The copy has the same architecture and weights, except the last ``num_layers``
+    layers that own weights (counted from the output, inside the ``head`` too; batch
+    norms count), which get fresh values from their own initializers, seeded.
+
+    Args:
+        model: The trained model (not changed).
+        num_layers: How many weighted layers, from the top, to re-initialise.
+        seed: Seed of the initializers.
+
+    Returns:
+        The randomised copy.
+
+    Raises:
+        ValueError: If ``num_layers`` is below 1 or above the number of weighted layers.
+    """
+    weighted = _weighted_layers(model)
+    if not 1 <= num_layers <= len(weighted):
+        raise ValueError(f"num_layers={num_layers}; use 1 to {len(weighted)} for {model.name!r}.")
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    for offset, layer in enumerate(_weighted_layers(copy)[-num_layers:]):
+        for number, variable in enumerate(layer.weights):
+            initializer = _seeded_initializer(layer, variable, seed + 97 * offset + number)
+            if initializer is not None:
+                variable.assign(initializer(variable.shape, dtype=variable.dtype))
+    return copy
+
+
+def _spearman(first: np.ndarray, second: np.ndarray) -> float:
+    """Spearman rank correlation of two maps; NaN when either is flat."""
+    if np.ptp(first) == 0 or np.ptp(second) == 0:
+        return float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        return float(stats.spearmanr(first.ravel(), second.ravel()).statistic)
+
+
+def sanity_check(
+    model: keras.Model,
+    images: Sequence[np.ndarray],
+    class_indices: Sequence[int],
+    methods: Sequence[str] = METHODS,
+    randomised: keras.Model | None = None,
+    num_layers: int = 4,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Compare each method's maps from the trained model and from a randomised copy.
+
+    High rank correlation means the map hardly depends on the learned weights (it
+    shows edges of the image, not the model's reasons).
+
+    Args:
+        model: The trained model.
+        images: Images (H, W, 3) at the model's size.
+        class_indices: The class each map explains.
+        methods: Names from ``METHODS``.
+        randomised: The model to compare with; None makes ``randomised_copy(model,
+            num_layers, seed)``.
+        num_layers: Layers re-initialised when ``randomised`` is None.
+        seed: Seed of the re-initialisation.
+
+    Returns:
+        One row per method: ``spearman`` (mean rank correlation), ``spearman_min``,
+        ``flat_maps`` (pairs left out because a map was flat) and ``images``.
+
+    Raises:
+        ValueError: If the inputs differ in length or a method is unknown.
+    """
+    if len(images) != len(class_indices):
+        raise ValueError("images and class_indices must have the same length.")
+    for method in methods:
+        _check_method(method)
+    other = randomised if randomised is not None else randomised_copy(model, num_layers, seed)
+    rows = []
+    for method in methods:
+        values = [
+            _spearman(
+                saliency_map(model, image, index, method), saliency_map(other, image, index, method)
+            )
+            for image, index in zip(images, class_indices, strict=True)
+        ]
+        defined = [v for v in values if np.isfinite(v)]
+        rows.append(
+            {
+                "method": method,
+                "spearman": float(np.mean(defined)) if defined else float("nan"),
+                "spearman_min": float(np.min(defined)) if defined else float("nan"),
+                "flat_maps": len(values) - len(defined),
+                "images": len(values),
+            }
+        )
+    return pd.DataFrame(rows).set_index("method")
+
+
+# ------------------------------------------------------- where the mass lies
+
+
+def _head_region(image: np.ndarray | None, shape: tuple[int, int]) -> tuple[np.ndarray, str]:
+    """A brain-region estimate when no mask is given: the image's bright head, or the frame."""
+    if image is None:
+        return np.ones(shape, dtype=bool), "image frame"
+    gray = np.asarray(image, dtype=np.float32)
+    gray = gray.mean(axis=-1) if gray.ndim == 3 else gray
+    if gray.shape != shape or gray.max() <= 0:
+        return np.ones(shape, dtype=bool), "image frame"
+    region = ndimage.binary_fill_holes(gray > 0.1 * gray.max())
+    labels, count = ndimage.label(region)
+    if count > 1:  # keep the largest component (the head), drop specks of noise
+        sizes = ndimage.sum(region, labels, range(1, count + 1))
+        region = labels == 1 + int(np.argmax(sizes))
+    return region, "image threshold"
+
+
+def _hot_spot(heat: np.ndarray, level: float = 0.9) -> tuple[int, int]:
+    """(row, column) of the centre of the pixels above ``level`` x max, or of the maximum.
+
+    A flat-topped blob has many maxima; its centre describes it better than the first.
+    """
+    hot = heat >= level * heat.max()
+    row, column = (int(round(c)) for c in ndimage.center_of_mass(hot))
+    if hot[row, column]:
+        return row, column
+    return tuple(int(i) for i in np.unravel_index(np.argmax(heat), heat.shape))
+
+
+def _spread(heat: np.ndarray, share: float = 0.5) -> float:
+    """Smallest share of the image area that holds ``share`` of the map's mass."""
+    values = np.sort(heat.ravel())[::-1]
+    needed = int(np.searchsorted(np.cumsum(values), share * values.sum())) + 1
+    return needed / values.size
+
+
+def saliency_statistics(
+    heatmap: np.ndarray,
+    brain_mask: np.ndarray | None = None,
+    image: np.ndarray | None = None,
+    midline_band: float = 0.06,
+    skull_band: float = 0.08,
+) -> dict:
+    """Describe where a map's mass lies, in numbers an explainer can put into words.
+
+    Sides are *image* sides: in the radiological convention of most axial MRI the
+    image's left is the patient's right.
+
+    Args:
+        heatmap: (H, W) non-negative map, e.g. from ``saliency_map``.
+        brain_mask: (H, W) bool region inside the skull, when known (phantoms).
+        image: The scan (H, W) or (H, W, 3); without ``brain_mask`` the head is found by
+            an intensity threshold of it, without both the image frame stands in.
+        midline_band: Centroid offsets from the brain's middle below this share of the
+            width count as ``"midline"``.
+        skull_band: A peak nearer the brain's edge than this share of the image side
+            counts as ``near_skull``.
+
+    Returns:
+        ``centroid_x``/``centroid_y`` (centre of mass) and ``peak_x``/``peak_y`` (centre
+        of the hottest pixels) as fractions of width and height (0 = left/top),
+        ``side`` (``"left"``, ``"right"`` or ``"midline"``, from the centroid),
+        ``edge_distance`` (peak to the brain's edge, share of the side), ``near_skull``,
+        ``skull_base`` (peak in the lowest 30 % of the brain, within 12 % of its
+        middle), ``spread`` (share of the area holding 50 % of the mass) and
+        ``region_source`` (``"brain mask"``, ``"image threshold"`` or ``"image frame"``).
+
+    Raises:
+        ValueError: If the map is not 2-D, has negative values or no mass.
+    """
+    heat = np.asarray(heatmap, dtype=np.float64)
+    if heat.ndim != 2 or heat.min() < 0 or heat.sum() <= 0:
+        raise ValueError("heatmap must be a 2-D non-negative map with some mass (not all zeros).")
+    if brain_mask is not None:
+        region, source = np.asarray(brain_mask, dtype=bool), "brain mask"
+    else:
+        region, source = _head_region(image, heat.shape)
+    height, width = heat.shape
+    centroid_y, centroid_x = ndimage.center_of_mass(heat)
+    peak_y, peak_x = _hot_spot(heat)
+    rows, columns = np.nonzero(region)
+    middle = (columns.min() + columns.max()) / 2
+    offset = (centroid_x - middle) / width
+    side = "midline" if abs(offset) < midline_band else ("left" if offset < 0 else "right")
+    edge = float(ndimage.distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1][peak_y, peak_x])
+    relative_y = (peak_y - rows.min()) / max(rows.max() - rows.min(), 1)
+    relative_x = (peak_x - middle) / max(columns.max() - columns.min(), 1)
+    return {
+        "centroid_x": (centroid_x + 0.5) / width,
+        "centroid_y": (centroid_y + 0.5) / height,
+        "peak_x": (peak_x + 0.5) / width,
+        "peak_y": (peak_y + 0.5) / height,
+        "side": side,
+        "edge_distance": edge / max(height, width),
+        "near_skull": bool(edge / max(height, width) < skull_band),
+        "skull_base": bool(relative_y >= 0.7 and abs(relative_x) <= 0.12),
+        "spread": _spread(heat),
+        "region_source": source,
+    }
