@@ -6,6 +6,8 @@ Examples::
     python -m course_utils data audit ../shared/datasets/brain-tumor-mri-224 --out audit.json
     python -m course_utils data split DATA_DIR --out artifacts/splits
     python -m course_utils train cnn --data DATA_DIR --out artifacts
+    python -m course_utils evaluate --model artifacts/cnn.keras --data DATA_DIR --split both
+    python -m course_utils evaluate --model artifacts/cnn.keras --test-dir NEW_SCANS/
     python -m course_utils demo --out runs/demo
 """
 
@@ -22,6 +24,8 @@ from course_utils import artifacts, config
 
 #: The course's notebooks in teaching order; ``demo`` runs those that exist.
 NOTEBOOKS = ("01_data", "02_transfer", "03_cnn", "04_evaluate", "05_explain_app")
+#: ``evaluate --split`` choices and the split tables each one means.
+TEST_SETS = {"test": ("test",), "leakfree": ("test_leakfree",), "both": ("test", "test_leakfree")}
 #: Parameters every notebook takes in fast mode on phantoms.
 FAST_PARAMETERS = {"FAST_MODE": True, "DATA_SOURCE": "phantoms", "SEED": config.DEFAULT_SEED}
 
@@ -256,6 +260,86 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _split_tables(args: argparse.Namespace, card: dict) -> tuple[dict, dict]:
+    """Load the model's splits (``--splits``, else next to the model), made if missing."""
+    from course_utils.data.sources import resolve_dataset
+    from course_utils.data.splits import audit_and_split, load_splits
+
+    split_dir = args.splits or artifacts.splits_dir(Path(args.model).parent)
+    if not (split_dir / "dataset.json").is_file():
+        if args.data is None:
+            raise FileNotFoundError(
+                f"No splits in {split_dir}. Pass --data DIR (it is audited and split with the "
+                "model's seed), --splits DIR (notebook 01's ARTIFACTS_DIR/splits), or "
+                "--test-dir DIR."
+            )
+        print(f"No splits in {split_dir}: auditing and splitting {args.data} (seed {card['seed']})")
+        audit_and_split(resolve_dataset(args.data).to_dict(), split_dir, card["seed"])
+    loaded, dataset = load_splits(split_dir)
+    root = Path(args.data).expanduser().resolve() if args.data else Path(dataset["root"])
+    if str(root) != dataset["root"]:
+        print(f"Reading the split's files from {root} (they were listed under {dataset['root']})")
+        for table in loaded.values():
+            table["abs_path"] = [str(root / path) for path in table["path"]]
+    missing = [p for t in loaded.values() for p in t["abs_path"] if not Path(p).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{len(missing)} files of the splits in {split_dir} are missing, e.g. {missing[0]}; "
+            "pass --data with the folder the splits were made from."
+        )
+    return loaded, dataset
+
+
+def _evaluation_inputs(args: argparse.Namespace, card: dict) -> tuple[dict, object, dict]:
+    """Return ``(test tables, validation table or None, notes for the metrics file)``."""
+    from course_utils import evaluate
+
+    if args.test_dir is not None:
+        table, skipped = evaluate.scan_test_folder(args.test_dir, card["class_names"])
+        for line in skipped:
+            print(f"note: skipped unreadable file {line}")
+        print(f"{len(table)} images in {args.test_dir} ({len(skipped)} skipped)")
+        beside_model = artifacts.splits_dir(Path(args.model).parent) / "dataset.json"
+        has_splits = args.splits is not None or args.data is not None or beside_model.is_file()
+        loaded = _split_tables(args, card)[0] if has_splits else {}
+        notes = {"test_dir": str(args.test_dir), "skipped_files": skipped}
+        return {"folder": table}, loaded.get("val"), notes
+    loaded, _ = _split_tables(args, card)
+    matches = evaluate.splits_match_card(card, loaded["train"])
+    if matches is False:
+        print(
+            "WARNING: these splits are not the ones the model was trained on (the training "
+            "file list differs from its card): the test images may include training images."
+        )
+    tests = {name: loaded[name] for name in TEST_SETS[args.split]}
+    return tests, loaded["val"], {"splits_match_training": matches}
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    """``evaluate``: score a saved model on its test splits or a folder; print a table."""
+    from course_utils import evaluate, train
+
+    started = time.perf_counter()
+    model, card = train.load_model_with_card(args.model)
+    tests, val, notes = _evaluation_inputs(args, card)
+    metrics, _ = evaluate.evaluate_model(
+        model, card, tests, val, args.bootstrap, seed=args.seed, batch_size=args.batch_size
+    )
+    metrics.update(notes)
+    out = args.out or evaluate.metrics_path(Path(args.model).parent, card["name"])
+    evaluate.save_metrics(metrics, out)
+    print(evaluate.comparison_table({card["name"]: metrics}).to_string())
+    for sentence in evaluate.leakage_sentences({card["name"]: metrics}):
+        print(sentence)
+    temperature = metrics["temperature"]
+    fitted = "fitted on val" if temperature["fitted_on"] else "not fitted: no validation split"
+    print(
+        f"Temperature {temperature['value']:.2f} ({fitted}); wrote {out} in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     """``demo``: run the notebooks in fast mode."""
     results = run_demo(args.out, args.notebooks or None, args.notebooks_dir)
@@ -319,6 +403,22 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--fast", action="store_true", help="small images, few epochs")
     trainer.add_argument("--seed", type=int, default=config.DEFAULT_SEED)
     trainer.set_defaults(handler=_train)
+
+    scorer = commands.add_parser("evaluate", help="evaluate a trained model as notebook 04 does")
+    scorer.add_argument("--model", type=Path, required=True, help="ARTIFACTS/<model>.keras")
+    scorer.add_argument("--data", type=Path, default=None, help="dataset folder of the splits")
+    scorer.add_argument(
+        "--splits", type=Path, default=None, help="split folder (default: splits/ by the model)"
+    )
+    scorer.add_argument("--split", choices=tuple(TEST_SETS), default="both")
+    scorer.add_argument(
+        "--test-dir", type=Path, default=None, help="score a DIR/<class>/<image> folder instead"
+    )
+    scorer.add_argument("--out", type=Path, default=None, help="metrics JSON to write")
+    scorer.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
+    scorer.add_argument("--batch-size", type=int, default=64)
+    scorer.add_argument("--seed", type=int, default=config.DEFAULT_SEED)
+    scorer.set_defaults(handler=_evaluate)
 
     demo = commands.add_parser("demo", help="run the notebooks headless in fast mode")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"))

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from course_utils import cli
 
@@ -127,4 +128,121 @@ def test_train_command_fast(phantom_root: Path, tmp_path: Path, capsys: pytest.C
 
 def test_train_command_bad_data(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert cli.main(["train", "cnn", "--data", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+#: Brightness of each class's images in the evaluate tests; the toy model reads it.
+LEVELS = {"glioma": 30, "meningioma": 90, "notumor": 150, "pituitary": 210}
+
+
+def _grey_images(folder: Path, label: str, count: int) -> list[Path]:
+    """Write ``count`` flat grey PNGs whose brightness says the class."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{label}_{index}.png" for index in range(count)]
+    for index, path in enumerate(paths):
+        Image.new("L", (40, 40), LEVELS[label] + index).save(path)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def toy_model_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A saved model + card + splits: the model picks the class whose brightness is nearest."""
+    import keras
+    import numpy as np
+    import pandas as pd
+
+    from course_utils import train
+    from course_utils.config import CLASS_NAMES
+    from course_utils.data.splits import save_splits
+
+    base = tmp_path_factory.mktemp("toy")
+    root, out = base / "data", base / "artifacts"
+    rows = []
+    for label in CLASS_NAMES:
+        for index, path in enumerate(_grey_images(root / "Training" / label, label, 6)):
+            split = ("train", "train", "val", "test", "test", "test")[index]
+            relative = path.relative_to(root).as_posix()
+            rows.append({"path": relative, "label": label, "group": relative, "split": split})
+    table = pd.DataFrame(rows).assign(source_split="Training")
+    parts = {name: table[table["split"] == name].drop(columns="split") for name in SPLITS[:3]}
+    parts["test_leakfree"] = parts["test"].iloc[3:]  # as if the 3 glioma tests had copies
+    save_splits(parts, out / "splits", {"root": str(root), "source": "local"})
+
+    levels = np.array([LEVELS[name] for name in CLASS_NAMES], dtype=np.float32)
+    inputs = keras.Input((32, 32, 3))
+    dense = keras.layers.Dense(4, activation="softmax")
+    model = keras.Model(inputs, dense(keras.layers.GlobalAveragePooling2D()(inputs)))
+    dense.set_weights([np.tile(2 * levels / 3, (3, 1)) / 50, -(levels**2) / 50])
+    model.save(out / "toy.keras")
+    card = {key: None for key in train.REQUIRED_CARD_KEYS}
+    card.update(
+        name="toy",
+        class_names=list(CLASS_NAMES),
+        image_size=32,
+        dataset=train.dataset_facts(parts["train"]),
+        seed=1,
+        dataset_preprocessing="none",
+    )
+    (out / "toy.json").write_text(json.dumps(card))
+    return out, root
+
+
+SPLITS = ("train", "val", "test", "test_leakfree")
+
+
+def test_evaluate_command_on_the_splits(
+    toy_model_dir: tuple[Path, Path], capsys: pytest.CaptureFixture
+) -> None:
+    out, root = toy_model_dir
+    target = out / "scores.json"
+    argv = ["evaluate", "--model", str(out / "toy.keras"), "--data", str(root)]
+    assert cli.main([*argv, "--out", str(target), "--bootstrap", "20"]) == 0
+    printed = capsys.readouterr().out
+    assert "full test" in printed and "leak-free test" in printed and "100.0%" in printed
+    assert "the leak does not inflate accuracy" in printed
+    metrics = json.loads(target.read_text())
+    assert set(metrics["splits"]) == {"test", "test_leakfree"}
+    assert metrics["splits"]["test"]["images"] == 12
+    assert metrics["leakage"]["leaked_images"] == 3
+    assert metrics["temperature"]["fitted_on"] == "val"
+    assert metrics["splits_match_training"] is True
+    assert cli.main([*argv, "--split", "leakfree", "--bootstrap", "20"]) == 0
+    default = json.loads((out / "metrics_toy.json").read_text())
+    assert list(default["splits"]) == ["test_leakfree"]
+
+
+def test_evaluate_command_on_a_test_folder(
+    toy_model_dir: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out, _ = toy_model_dir
+    folder = tmp_path / "new" / "Testing"
+    names = {"pituitary": "pituitary", "No_Tumor": "notumor", "glioma_tumor": "glioma"}
+    for name, label in {**names, "meningioma": "meningioma"}.items():
+        _grey_images(folder / name, label, 2)
+    (folder / "glioma_tumor" / "bad.jpg").write_bytes(b"not a jpeg")
+    target = tmp_path / "folder.json"
+    argv = ["evaluate", "--model", str(out / "toy.keras"), "--test-dir", str(folder.parent)]
+    assert cli.main([*argv, "--out", str(target), "--bootstrap", "20"]) == 0
+    printed = capsys.readouterr().out
+    assert "note: skipped unreadable file glioma_tumor/bad.jpg" in printed
+    assert "test folder" in printed and "100.0%" in printed
+    metrics = json.loads(target.read_text())
+    assert metrics["splits"]["folder"]["images"] == 8 and len(metrics["skipped_files"]) == 1
+
+    (folder / "astrocytoma").mkdir()
+    assert cli.main(argv) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and "extra ['astrocytoma']" in error
+    assert "['glioma', 'meningioma', 'notumor', 'pituitary']" in error
+
+
+def test_evaluate_command_needs_splits_or_data(
+    toy_model_dir: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out, _ = toy_model_dir
+    for name in ("toy.keras", "toy.json"):
+        (tmp_path / name).write_bytes((out / name).read_bytes())
+    assert cli.main(["evaluate", "--model", str(tmp_path / "toy.keras")]) == 2
+    assert "No splits in" in capsys.readouterr().err
+    assert cli.main(["evaluate", "--model", str(tmp_path / "none.keras")]) == 2
     assert "does not exist" in capsys.readouterr().err

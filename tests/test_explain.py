@@ -13,8 +13,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from course_utils import _viz_explain as viz  # noqa: E402
-from course_utils import explain, models  # noqa: E402
+from course_utils import (  # noqa: E402
+    explain,
+    models,
+    viz,  # noqa: E402
+)
 
 # tf-keras-vis (called directly in the reference tests) passes inputs as a list.
 pytestmark = pytest.mark.filterwarnings("ignore:The structure of `inputs`:UserWarning")

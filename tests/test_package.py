@@ -23,6 +23,12 @@ MODULES = [
     "course_utils.data.sources",
     "course_utils.data.explore",
     "course_utils.data.pipeline",
+    "course_utils.models",
+    "course_utils.train",
+    "course_utils.lessons",
+    "course_utils.evaluate",
+    "course_utils.explain",
+    "course_utils.llm",
 ]
 
 
@@ -30,7 +36,7 @@ def test_import_has_no_side_effects(tmp_path: Path) -> None:
     """Importing every module creates no file, sets no seed and leaves rcParams alone."""
     code = f"""
 import os, random, matplotlib
-import keras, pandas, scipy, sklearn, tensorflow  # third-party imports may draw random numbers
+import keras, pandas, scipy, sklearn, tensorflow, tf_keras_vis  # may draw random numbers
 os.chdir({str(tmp_path / "work")!r})
 before_rc = dict(matplotlib.rcParams)
 state = random.getstate()

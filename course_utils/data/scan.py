@@ -124,7 +124,7 @@ def scan_dataset(root: str | Path, class_names: tuple[str, ...] = config.CLASS_N
                 result.unknown_folders.append(class_dir.relative_to(root).as_posix())
                 continue
             seen.add(label)
-            images = _list_class_folder(root, class_dir, result.ignored_files)
+            images = list_class_folder(root, class_dir, result.ignored_files)
             if not images:
                 result.empty_classes.append(class_dir.relative_to(root).as_posix())
             rows += [{"path": path, "split": split, "label": label} for path in images]
@@ -134,8 +134,17 @@ def scan_dataset(root: str | Path, class_names: tuple[str, ...] = config.CLASS_N
     return result
 
 
-def _list_class_folder(root: Path, class_dir: Path, ignored: list[str]) -> list[str]:
-    """Return the relative paths of the image files in one class folder (recursively)."""
+def list_class_folder(root: Path, class_dir: Path, ignored: list[str]) -> list[str]:
+    """Return the relative paths of the image files in one class folder (recursively).
+
+    Args:
+        root: The folder the returned paths are relative to.
+        class_dir: The class folder to list.
+        ignored: A list that receives files skipped for a non-image ending.
+
+    Returns:
+        Sorted POSIX paths relative to ``root``; hidden files are left out.
+    """
     images = []
     for path in sorted(class_dir.rglob("*")):
         if not path.is_file() or path.name.startswith("."):
