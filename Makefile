@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: install demo test test-fast lab bench lint format clean
+.PHONY: install demo test test-fast lab app bench lint format clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed; found " + sys.version.split()[0] + ". Run: make PYTHON=python3.11 ...")'
@@ -29,11 +29,17 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not notebook and not slow"
+	$(BIN)/python -m pytest -m "not notebook and not slow and not browser"
 
 lab: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,lab]'
 	cd notebooks && ../$(BIN)/jupyter lab
+
+# The lesson-05 mini-app as a web page; models from `make demo` unless BTMRI_ARTIFACTS_DIR is set.
+app: $(STAMP)
+	BTMRI_ARTIFACTS_DIR="$${BTMRI_ARTIFACTS_DIR:-$(CURDIR)/runs/demo/artifacts}" \
+	BTMRI_FAST_MODE="$${BTMRI_FAST_MODE:-1}" \
+	$(BIN)/voila notebooks/05_explain_app.ipynb --no-browser --port 8866
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -8,6 +8,7 @@ Examples::
     python -m course_utils train cnn --data DATA_DIR --out artifacts
     python -m course_utils evaluate --model artifacts/cnn.keras --data DATA_DIR --split both
     python -m course_utils evaluate --model artifacts/cnn.keras --test-dir NEW_SCANS/
+    python -m course_utils predict --model artifacts/cnn.keras scan1.png scan2.jpg --json
     python -m course_utils demo --out runs/demo
 """
 
@@ -340,6 +341,84 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def predict_image(
+    model: object, card: dict, path: Path, args: argparse.Namespace, explainer: object
+) -> dict:
+    """Predict, map and explain one image file; a bad image gives an ``error`` entry.
+
+    Args:
+        model: The loaded classifier.
+        card: Its model card.
+        path: The image file.
+        args: ``predict``'s arguments (``saliency``, ``overlay_out``).
+        explainer: An ``llm`` explainer.
+
+    Returns:
+        A JSON-ready dict: ``image``, ``ok`` and either ``error`` or ``predicted_class``,
+        ``probabilities``, ``method``, ``statistics``, ``overlay`` (path or None),
+        ``explanation`` (text), ``explanation_source``, ``explanation_error``, ``seconds``.
+    """
+    from course_utils import app, llm
+
+    entry: dict = {"image": str(path), "ok": False}
+    try:
+        image = app.load_image_bytes(Path(path).read_bytes(), int(card["image_size"]))
+    except (OSError, ValueError) as error:
+        return {**entry, "error": str(error)}
+    result = app.analyse(model, card, image, args.saliency, explainer)
+    overlay_path = None
+    if args.overlay_out:
+        args.overlay_out.mkdir(parents=True, exist_ok=True)
+        overlay_path = args.overlay_out / f"{Path(path).stem}_{args.saliency}.png"
+        overlay_path.write_bytes(llm.to_png_bytes(result["overlay"]))
+    explanation = result["explanation"]
+    statistics = {k: _plain(v) for k, v in result["statistics"].items()}
+    return {
+        **entry,
+        "ok": True,
+        "predicted_class": result["predicted_class"],
+        "confidence": round(result["confidence"], 6),
+        "probabilities": {k: round(v, 6) for k, v in result["probabilities"].items()},
+        "method": args.saliency,
+        "statistics": statistics,
+        "overlay": str(overlay_path) if overlay_path else None,
+        "explanation": explanation.text,
+        "explanation_source": explanation.source,
+        "explanation_error": explanation.error,
+        "seconds": round(result["seconds"], 3),
+    }
+
+
+def _plain(value: object) -> object:
+    """Make NumPy scalars JSON-ready."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def _predict(args: argparse.Namespace) -> int:
+    """``predict``: classify image files, one JSON object (or text block) per image.
+
+    Exit status: 0 when at least one image was analysed, 1 when none was (every image
+    bad); a missing model or card is a usage error (2, from ``main``).
+    """
+    from course_utils import llm, train
+
+    model, card = train.load_model_with_card(args.model)
+    explainer = llm.make_explainer(args.explain, model_id=args.gemini_model or llm.DEFAULT_MODEL)
+    results = []
+    for path in args.images:
+        entry = predict_image(model, card, path, args, explainer)
+        results.append(entry)
+        if args.json:
+            print(json.dumps(entry), flush=True)
+        elif entry["ok"]:
+            overlay = f"; overlay {entry['overlay']}" if entry["overlay"] else ""
+            print(f"{path}: {entry['predicted_class']} ({entry['confidence']:.1%}){overlay}")
+            print(entry["explanation"] + "\n")
+        else:
+            print(f"{path}: error: {entry['error']}")
+    return 0 if any(entry["ok"] for entry in results) else 1
+
+
 def _demo(args: argparse.Namespace) -> int:
     """``demo``: run the notebooks in fast mode."""
     results = run_demo(args.out, args.notebooks or None, args.notebooks_dir)
@@ -419,6 +498,23 @@ def build_parser() -> argparse.ArgumentParser:
     scorer.add_argument("--batch-size", type=int, default=64)
     scorer.add_argument("--seed", type=int, default=config.DEFAULT_SEED)
     scorer.set_defaults(handler=_evaluate)
+
+    predictor = commands.add_parser(
+        "predict",
+        help="classify scans, map and explain each (exit 0 if at least one image worked)",
+    )
+    predictor.add_argument("--model", type=Path, required=True, help="ARTIFACTS/<model>.keras")
+    predictor.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
+    predictor.add_argument(
+        "--saliency",
+        choices=("gradcam", "gradcam++", "saliency", "smoothgrad", "scorecam"),
+        default="gradcam",
+    )
+    predictor.add_argument("--overlay-out", type=Path, default=None, help="write overlays here")
+    predictor.add_argument("--explain", choices=("offline", "gemini"), default="offline")
+    predictor.add_argument("--gemini-model", default=None, help="Gemini model id")
+    predictor.add_argument("--json", action="store_true", help="one JSON object per line")
+    predictor.set_defaults(handler=_predict)
 
     demo = commands.add_parser("demo", help="run the notebooks headless in fast mode")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"))

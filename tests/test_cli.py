@@ -246,3 +246,101 @@ def test_evaluate_command_needs_splits_or_data(
     assert "No splits in" in capsys.readouterr().err
     assert cli.main(["evaluate", "--model", str(tmp_path / "none.keras")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ predict
+
+
+@pytest.fixture(scope="module")
+def cnn_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained small CNN with a complete model card."""
+    from course_utils import models, train
+    from course_utils.config import CLASS_NAMES
+
+    path = tmp_path_factory.mktemp("predict") / "cnn.keras"
+    models.build_cnn(64, filters=(8, 16), last_block_convs=1).save(path)
+    card = dict.fromkeys(train.REQUIRED_CARD_KEYS)
+    card.update(name="cnn", class_names=list(CLASS_NAMES), image_size=64, seed=1)
+    train.write_model_card(path, card)
+    return path
+
+
+@pytest.fixture
+def scans(tmp_path: Path) -> list[Path]:
+    """A good scan, a text file posing as a PNG, and a second good scan."""
+    good, bad, other = tmp_path / "a.png", tmp_path / "notes.png", tmp_path / "b.jpg"
+    Image.new("L", (80, 80), 90).save(good)
+    bad.write_text("not an image")
+    Image.new("RGB", (100, 70), (30, 60, 90)).save(other)
+    return [good, bad, other]
+
+
+def _json_lines(out: str) -> list[dict]:
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.parametrize("method", ["gradcam", "scorecam"])
+def test_predict_json_bad_image_does_not_stop_the_others(
+    cnn_path: Path, scans: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture, method: str
+) -> None:
+    overlays = tmp_path / "overlays"
+    argv = ["predict", "--model", str(cnn_path), *map(str, scans), "--json"]
+    status = cli.main([*argv, "--saliency", method, "--overlay-out", str(overlays)])
+    entries = _json_lines(capsys.readouterr().out)
+    assert status == 0 and [e["ok"] for e in entries] == [True, False, True]
+    good = entries[0]
+    assert set(good["probabilities"]) == {"glioma", "meningioma", "notumor", "pituitary"}
+    assert good["predicted_class"] in good["probabilities"] and good["method"] == method
+    assert "side" in good["statistics"] and good["explanation_source"] == "offline"
+    assert "Educational use only" in good["explanation"]
+    assert Path(good["overlay"]).is_file() and Path(good["overlay"]).parent == overlays
+    assert "not an image" in entries[1]["error"] and entries[1]["image"] == str(scans[1])
+
+
+def test_predict_all_bad_exits_1(cnn_path: Path, scans: list[Path], capsys) -> None:
+    assert cli.main(["predict", "--model", str(cnn_path), str(scans[1]), "--json"]) == 1
+    assert not _json_lines(capsys.readouterr().out)[0]["ok"]
+
+
+def test_predict_text_output(cnn_path: Path, scans: list[Path], capsys) -> None:
+    assert cli.main(["predict", "--model", str(cnn_path), str(scans[0]), str(scans[1])]) == 0
+    out = capsys.readouterr().out
+    assert "a.png:" in out and "notes.png: error: " in out and "Educational use only" in out
+
+
+def test_predict_missing_model_is_a_usage_error(tmp_path: Path, scans: list[Path], capsys):
+    assert cli.main(["predict", "--model", str(tmp_path / "x.keras"), str(scans[0])]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_predict_with_gemini_uses_the_sdk_environment(
+    cnn_path: Path, scans: list[Path], capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gemini_stub import GeminiStub, answer_body, error_body, reply
+
+    answer = {
+        "highlighted_region": "A bright region.",
+        "matches_typical_location": False,
+        "typical_location": "Varies.",
+        "caveats": ["Untrained model."],
+    }
+    script = [
+        reply(200, answer_body(json.dumps(answer))),
+        reply(400, error_body(400, "API key not valid.", "INVALID_ARGUMENT", "API_KEY_INVALID")),
+    ]
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    with GeminiStub(script) as stub:
+        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", stub.url)
+        monkeypatch.setenv("GEMINI_API_KEY", "cli-key")
+        argv = ["predict", "--model", str(cnn_path), str(scans[0]), str(scans[2])]
+        status = cli.main([*argv, "--explain", "gemini", "--gemini-model", "gemini-test", "--json"])
+        requests = list(stub.requests)
+    first, second = _json_lines(capsys.readouterr().out)
+    assert status == 0 and first["ok"] and second["ok"]
+    assert first["explanation_source"] == "gemini" and "A bright region." in first["explanation"]
+    assert "key" in second["explanation_error"].lower() and second["explanation"]
+    assert requests[0].model == "gemini-test"
+    assert requests[0].headers["x-goog-api-key"] == "cli-key"
+    assert len(requests[0].image_bytes()) == 2

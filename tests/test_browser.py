@@ -1,0 +1,190 @@
+"""Notebook 05's app served by Voilà, driven in a real headless Chromium (Debian's, no download).
+
+Skipped when ``/usr/bin/chromium``, Voilà or Playwright is missing (``.ci/run`` installs
+Chromium with apt when it can).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "05_explain_app.ipynb"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+START_TIMEOUT_S = 90
+RESULT_TIMEOUT_MS = 90_000
+LOADED_OVERLAY = """() => {
+    const img = document.querySelector("img.btmri-overlay");
+    return img !== null && img.complete && img.naturalWidth > 0;
+}"""
+
+
+@pytest.fixture(scope="module")
+def voila_bin() -> Path:
+    """Voilà's executable; skips (before any training) when a piece is missing."""
+    voila = Path(sys.executable).with_name("voila")
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} not found (apt-get install chromium)")
+    if not voila.is_file():
+        pytest.skip("voila is not installed (pip install voila)")
+    pytest.importorskip("playwright.sync_api")
+    return voila
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_artifacts(phantom_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An ARTIFACTS_DIR with the phantoms' splits and a CNN trained for one epoch."""
+    from course_utils import artifacts, train
+    from course_utils.config import CLASS_NAMES
+    from course_utils.data import splits
+
+    out = tmp_path_factory.mktemp("browser") / "artifacts"
+    split_dir = splits.ensure_splits(artifacts.splits_dir(out), phantom_root, "phantoms", 42)
+    tables, dataset = splits.load_splits(split_dir)
+    train.train_cnn(
+        tables["train"], tables["val"], CLASS_NAMES, out, image_size=64, num_epochs=1,
+        batch_size=16, fast=True, dataset=dataset,
+    )  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="module")
+def voila_url(
+    voila_bin: Path, app_artifacts: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Serve notebook 05 with Voilà on a free localhost port; always stop it."""
+    port = _free_port()
+    log = (tmp_path_factory.mktemp("voila") / "voila.log").open("w")
+    env = {
+        **os.environ,
+        "BTMRI_ARTIFACTS_DIR": str(app_artifacts),
+        "BTMRI_FAST_MODE": "1",
+        "BTMRI_EXPLAINER": "offline",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    command = [
+        str(voila_bin),
+        str(NOTEBOOK),
+        "--no-browser",
+        f"--port={port}",
+        "--Voila.ip=127.0.0.1",
+    ]
+    process = subprocess.Popen(
+        command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        _wait_until_up(port, process, log.name)
+        yield url
+    finally:
+        _stop(process)
+        log.close()
+
+
+def _log_tail(log: str, chars: int = 4000) -> str:
+    return Path(log).read_text()[-chars:]
+
+
+def _wait_until_up(port: int, process: subprocess.Popen, log: str) -> None:
+    """Wait until Voilà accepts connections (bounded), or fail with its log.
+
+    Only the port is probed: serving one notebook, every GET would start a kernel.
+    """
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"voila exited with {process.returncode}:\n{_log_tail(log)}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"voila did not start within {START_TIMEOUT_S} s:\n{_log_tail(log)}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Stop Voilà and its kernel (its own process group), with bounded waits."""
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        if process.poll() is not None:
+            return
+        os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _phantom_scan(phantom_root: Path) -> Path:
+    return next((phantom_root / "Testing" / "glioma").glob("*.jpg"))
+
+
+def test_upload_scan_then_bad_file_then_scan(
+    voila_url: str, phantom_root: Path, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    scan, bad = _phantom_scan(phantom_root), tmp_path / "notes.png"
+    bad.write_text("this is not an image")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(RESULT_TIMEOUT_MS)
+            page.goto(voila_url, timeout=RESULT_TIMEOUT_MS)
+            page.locator(".btmri-upload").wait_for()
+
+            _upload(page, scan)
+            expect(page.locator(".btmri-prediction")).to_contain_text("Prediction:")
+            overlay = page.locator("img.btmri-overlay")
+            expect(overlay).to_have_attribute("src", _png_blob())
+            page.wait_for_function(LOADED_OVERLAY)
+            assert overlay.evaluate("img => img.naturalWidth") == 64  # the model's input size
+            expect(page.locator(".btmri-explanation")).to_contain_text("Educational use only")
+
+            _upload(page, bad)
+            expect(page.locator(".btmri-status")).to_contain_text("not an image")
+            expect(page.locator(".btmri-prediction")).to_have_text("")
+
+            _upload(page, scan)
+            expect(page.locator(".btmri-prediction")).to_contain_text("Prediction:")
+            expect(page.locator(".btmri-status")).to_contain_text("Done")
+        finally:
+            browser.close()
+
+
+def _upload(page, path: Path) -> None:
+    """Choose a file in the FileUpload (its file input is not in the DOM: use the chooser)."""
+    with page.expect_file_chooser() as chooser:
+        page.locator(".btmri-upload").click()
+    chooser.value.set_files(str(path))
+
+
+def _png_blob():
+    import re
+
+    return re.compile(r"^(blob:|data:image/png)")
