@@ -629,6 +629,7 @@ def plot_saliency_comparison(
     mask: np.ndarray | None = None,
     alpha: float = 0.45,
     colormap: str = "jet",
+    title: str = "",
 ) -> Figure:
     """Show the scan and each method's overlay side by side.
 
@@ -638,6 +639,7 @@ def plot_saliency_comparison(
         mask: Ground-truth lesion mask (H, W); its outline is drawn on every panel.
         alpha: Weight of the heatmap in the overlays.
         colormap: A name in ``matplotlib.colormaps``.
+        title: A title above all panels (room is kept for it).
 
     Returns:
         The Figure, with ``1 + len(maps)`` axes.
@@ -656,7 +658,11 @@ def plot_saliency_comparison(
         if mask is not None and np.any(mask):
             ax.contour(np.asarray(mask, dtype=float), levels=[0.5], colors="white", linewidths=1)
         ax.axis("off")
-    fig.tight_layout()
+    if title:
+        fig.suptitle(title)
+        fig.tight_layout(rect=(0, 0, 1, 0.9))
+    else:
+        fig.tight_layout()
     return fig
 
 

@@ -370,6 +370,12 @@ def test_figures_have_the_expected_axes():
     maps = {m: np.random.default_rng(0).random((32, 32)) for m in ("saliency", "gradcam")}
     fig = viz.plot_saliency_comparison(image, maps, mask=_disk(32, (16, 16), 5))
     assert isinstance(fig, Figure) and len(fig.axes) == 3
+    titled = viz.plot_saliency_comparison(image, maps, title="true glioma, predicted glioma")
+    titled.canvas.draw()
+    renderer = titled.canvas.get_renderer()
+    top_of_panel_titles = max(ax.title.get_window_extent(renderer).y1 for ax in titled.axes)
+    assert titled._suptitle.get_window_extent(renderer).y0 >= top_of_panel_titles, "overlap"
+    plt.close(titled)
     scores = pd.DataFrame(
         {
             "pointing_game": [0.8, 0.5],
