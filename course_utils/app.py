@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import html
 import io
-import re
 import time
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import mistune
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -268,25 +268,17 @@ def prediction_html(result: dict) -> str:
 
 
 def markdown_to_html(text: str) -> str:
-    """Render the explainers' small Markdown subset (bold, bullet lists, paragraphs) as HTML.
+    """Render an explanation's Markdown as HTML, escaping any HTML it contains.
+
+    The text may come from an LLM, so raw HTML in it is shown as text, never run.
 
     Args:
         text: Markdown text.
 
     Returns:
-        HTML text; everything else is escaped.
+        HTML text.
     """
-    blocks = []
-    for block in re.split(r"\n\s*\n", html.escape(text.strip())):
-        lines = block.splitlines()
-        bullets = [line for line in lines if line.lstrip().startswith(("- ", "* "))]
-        head = [line for line in lines if line not in bullets]
-        if head:
-            blocks.append("<p>" + "<br>".join(head) + "</p>")
-        if bullets:
-            items = "".join(f"<li>{line.lstrip()[2:]}</li>" for line in bullets)
-            blocks.append(f"<ul>{items}</ul>")
-    return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", "".join(blocks))
+    return mistune.create_markdown(escape=True)(text.strip())
 
 
 def explanation_html(explanation: Any) -> str:

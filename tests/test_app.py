@@ -159,8 +159,9 @@ def test_analyse_unknown_method(tiny_model) -> None:
 
 
 def test_markdown_to_html_escapes_and_formats() -> None:
-    out = app.markdown_to_html("A <b> **bold**\n\n**Caveats:**\n- one\n- two")
-    assert "&lt;b&gt;" in out and "<b>bold</b>" in out and "<li>one</li>" in out
+    out = app.markdown_to_html("A <script>x</script> **bold**\n\n**Caveats:**\n- one\n- two")
+    assert "<script>" not in out and "&lt;script&gt;" in out
+    assert "<strong>bold</strong>" in out and "<li>one</li>" in out
 
 
 def test_probability_chart_is_png() -> None:
