@@ -9,7 +9,9 @@ Examples::
     python -m course_utils evaluate --model artifacts/cnn.keras --data DATA_DIR --split both
     python -m course_utils evaluate --model artifacts/cnn.keras --test-dir NEW_SCANS/
     python -m course_utils predict --model artifacts/cnn.keras scan1.png scan2.jpg --json
+    python -m course_utils card artifacts/cnn.keras --out cnn_card.md
     python -m course_utils demo --out runs/demo
+    python -m course_utils quiz --notebook 02 --difficulty medium --n 5 --seed 1
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from pathlib import Path
 
 from course_utils import artifacts, config
 
-#: The course's notebooks in teaching order; ``demo`` runs those that exist.
+#: The course's lessons in teaching order; ``demo`` runs those that exist.
 NOTEBOOKS = ("01_data", "02_transfer", "03_cnn", "04_evaluate", "05_explain_app")
+#: Notebooks outside the lesson chain (they need no model); ``demo`` runs them last.
+PRACTICE_NOTEBOOKS = ("interview_practice",)
 #: ``evaluate --split`` choices and the split tables each one means.
 TEST_SETS = {"test": ("test",), "leakfree": ("test_leakfree",), "both": ("test", "test_leakfree")}
 #: Parameters every notebook takes in fast mode on phantoms.
@@ -93,7 +97,8 @@ def run_demo(
     Args:
         out_dir: Run folder; notebooks go to ``out_dir``, artifacts and figures to
             ``out_dir/artifacts``, the summary to ``out_dir/summary.md``.
-        notebooks: Names to run; None runs every notebook of ``NOTEBOOKS`` that exists.
+        notebooks: Names to run; None runs every notebook of ``NOTEBOOKS`` and
+            ``PRACTICE_NOTEBOOKS`` that exists.
         folder: Where the notebooks are; None means ``notebooks_dir()``.
 
     Returns:
@@ -101,7 +106,9 @@ def run_demo(
     """
     folder = Path(folder or notebooks_dir())
     out_dir = Path(out_dir).resolve()
-    names = notebooks or [n for n in NOTEBOOKS if (folder / f"{n}.ipynb").is_file()]
+    names = notebooks or [
+        n for n in NOTEBOOKS + PRACTICE_NOTEBOOKS if (folder / f"{n}.ipynb").is_file()
+    ]
     parameters = {**FAST_PARAMETERS, "ARTIFACTS_DIR": str(out_dir / "artifacts")}
     results = []
     for name in names:
@@ -394,6 +401,15 @@ def _plain(value: object) -> object:
     return value.item() if hasattr(value, "item") else value
 
 
+def _card(args: argparse.Namespace) -> int:
+    """``card``: write a Markdown model card from the model's JSON card and metrics."""
+    from course_utils import model_card
+
+    path = model_card.write_markdown_card(args.model, args.out)
+    print(f"Wrote {path}")
+    return 0
+
+
 def _predict(args: argparse.Namespace) -> int:
     """``predict``: classify image files, one JSON object (or text block) per image.
 
@@ -424,6 +440,77 @@ def _demo(args: argparse.Namespace) -> int:
     results = run_demo(args.out, args.notebooks or None, args.notebooks_dir)
     print(f"Summary: {Path(args.out) / 'summary.md'}")
     return 0 if results and all(r["ok"] for r in results) else 1
+
+
+def _quiz(args: argparse.Namespace) -> int:
+    """``quiz``: print a drill of the question bank, or ask it one question at a time.
+
+    Exit status: 0 after a drill, 1 when no question matches the filters.
+    """
+    from course_utils import quiz
+
+    questions = quiz.load_questions(args.bank)
+    chosen = quiz.filter_questions(questions, args.notebook, args.difficulty, args.group)
+    if not chosen:
+        print(
+            "No questions match these filters; drop or change --notebook, --difficulty or --group.",
+            file=sys.stderr,
+        )
+        return 1
+    if args.n is not None or args.seed is not None:
+        chosen = quiz.pick_questions(chosen, args.n, args.seed)
+    interactive = args.interactive
+    if interactive is None:
+        interactive = sys.stdin is not None and sys.stdin.isatty()
+    if not interactive:
+        print(quiz.format_drill(chosen, show_answers=not args.no_answers))
+        return 0
+    progress = quiz.QuizProgress.load(args.progress) if args.progress else quiz.QuizProgress()
+    known, asked = quiz.interactive_drill(chosen, progress)
+    print(f"\nScore: {known} of {asked} known" + (f" ({known / asked:.0%})." if asked else "."))
+    if args.progress:
+        progress.save(args.progress)
+        print(f"Progress saved to {args.progress} ({len(progress.known)} questions known in all).")
+    return 0
+
+
+def _add_quiz_parser(commands: argparse._SubParsersAction) -> None:
+    """Add the ``quiz`` sub-command.
+
+    Args:
+        commands: ``build_parser``'s sub-command parsers.
+    """
+    from course_utils import quiz
+
+    parser = commands.add_parser(
+        "quiz",
+        help="drill the course's interview and self-check questions",
+        description="Print a drill (each question followed by its answer and the notebook "
+        "section to reread), or, with --interactive (the default in a terminal), ask one "
+        "question at a time: Enter reveals the answer, then say whether you knew it. "
+        "Without --n or --seed every matching question is printed, in lesson order.",
+    )
+    parser.add_argument("--notebook", default=None, help="lesson: 02, 2 or 02_transfer")
+    parser.add_argument("--difficulty", choices=quiz.DIFFICULTIES, default=None)
+    parser.add_argument("--group", choices=quiz.GROUPS, default=None)
+    parser.add_argument("--n", type=int, default=None, help="draw N questions at random")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the draw and its order")
+    parser.add_argument(
+        "--no-answers",
+        action="store_true",
+        help="print the questions only, no answers (ignored with --interactive)",
+    )
+    parser.add_argument(
+        "--interactive",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="one question at a time (default: when stdin is a terminal)",
+    )
+    parser.add_argument(
+        "--progress", type=Path, default=None, help="JSON file of known questions (interactive)"
+    )
+    parser.add_argument("--bank", type=Path, default=None, help="question bank YAML file")
+    parser.set_defaults(handler=_quiz)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -516,11 +603,21 @@ def build_parser() -> argparse.ArgumentParser:
     predictor.add_argument("--json", action="store_true", help="one JSON object per line")
     predictor.set_defaults(handler=_predict)
 
+    carder = commands.add_parser(
+        "card", help="write a Markdown model card (card, metrics, audit) next to a model"
+    )
+    carder.add_argument("model", type=Path, help="ARTIFACTS/<model>.keras")
+    carder.add_argument(
+        "--out", type=Path, default=None, help="Markdown file (default: <model>_card.md beside it)"
+    )
+    carder.set_defaults(handler=_card)
+
     demo = commands.add_parser("demo", help="run the notebooks headless in fast mode")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"))
-    demo.add_argument("--notebooks", nargs="*", choices=NOTEBOOKS)
+    demo.add_argument("--notebooks", nargs="*", choices=NOTEBOOKS + PRACTICE_NOTEBOOKS)
     demo.add_argument("--notebooks-dir", type=Path, default=None)
     demo.set_defaults(handler=_demo)
+    _add_quiz_parser(commands)
     return parser
 
 

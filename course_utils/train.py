@@ -566,6 +566,7 @@ def train_transfer(
         "Dense(128, relu)-Dropout(0.25)-Dense(softmax)",
         "preprocessing": "xception",
         "weights": label,
+        "fast_mode": bool(fast),
     }
     card = _finish(model, run, card, phases, train_split, val_split, dataset, started)
     return model, card
@@ -731,6 +732,7 @@ def train_cnn(
         "Dropout(0.3)-Dense(softmax)",
         "optimizer": f"{optimizer}, cosine decay from {learning_rate:g}",
         "preprocessing": "unit",
+        "fast_mode": bool(fast),
     }
     card = _finish(model, run, card, phases, train_split, val_split, dataset, started)
     return model, card

@@ -147,3 +147,37 @@ def test_ensure_splits_reuses_or_makes(
     assert "Using the splits of notebook 01" in capsys.readouterr().out
     with pytest.raises(FileNotFoundError):
         splits.ensure_splits(tmp_path / "other", tmp_path / "missing")
+
+
+def test_random_split_leakage_counts_test_files_whose_group_is_in_train() -> None:
+    # 40 groups of 2 copies: a naive 50/50 split sends some pairs to both sides.
+    table = _table(["glioma", "notumor"] * 20, copies=2)
+    table["sha256"] = [f"h{group}" for group in table["group"]]  # the copies are identical
+    result = splits.random_split_leakage(table, test_fraction=0.5, seed=3)
+    from sklearn.model_selection import train_test_split
+
+    train, test = train_test_split(table, test_size=0.5, stratify=table["label"], random_state=3)
+    expected = int(test["group"].isin(set(train["group"])).sum())
+    assert result["test_images"] == 40
+    assert result["leaked"] == result["exact_leaked"] == expected > 0
+    assert result["share"] == pytest.approx(expected / 40)
+    assert splits.random_split_leakage(table, 0.5, seed=3) == result  # seeded
+
+
+def test_random_split_leakage_without_duplicates_and_errors() -> None:
+    table = _table(["glioma", "meningioma", "notumor", "pituitary"] * 10)
+    result = splits.random_split_leakage(table, test_fraction=0.25, seed=0)
+    assert result == {"test_images": 10, "leaked": 0, "exact_leaked": 0, "share": 0.0, "seed": 0}
+    with pytest.raises(ValueError, match="test_fraction"):
+        splits.random_split_leakage(table, test_fraction=1.0)
+    with pytest.raises(ValueError, match="missing"):
+        splits.random_split_leakage(table.drop(columns="group"))
+
+
+def test_random_split_leakage_on_real_data(real_data_dir: Path) -> None:
+    """The figure quoted in notebook 01 and the question bank: 203 of 857 at seed 42."""
+    from course_utils.data.audit import audit_dataset
+
+    report = audit_dataset(real_data_dir, progress=False)
+    result = splits.random_split_leakage(report.table, test_fraction=0.15, seed=42)
+    assert (result["test_images"], result["leaked"], result["exact_leaked"]) == (857, 203, 55)

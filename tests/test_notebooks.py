@@ -20,6 +20,8 @@ def test_every_course_notebook_exists_in_order() -> None:
     present = [p.stem for p in NOTEBOOKS if p.stem in cli.NOTEBOOKS]
     assert present == list(cli.NOTEBOOKS[: len(present)]), "notebooks join in teaching order"
     assert present, "at least notebook 01 exists"
+    known = set(cli.NOTEBOOKS + cli.PRACTICE_NOTEBOOKS)
+    assert {p.stem for p in NOTEBOOKS} <= known, "every notebook is a lesson or a practice one"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -48,12 +50,17 @@ def test_notebook_follows_course_conventions(path: Path) -> None:
     sources = "\n".join(c.source for c in cells if c.cell_type == "code")
     assert "sys.path" not in sources, "no sys.path hacks"
     assert "plt.show()" not in sources or path.stem.startswith("05")
-    assert "Check yourself" in cells[-1].source, "ends with check questions"
+    if path.stem in cli.NOTEBOOKS:  # a lesson ends with its own self-check from the bank
+        assert cells[-2].cell_type == "markdown" and "## Check yourself" in cells[-2].source
+        call = f'quiz.build_quiz(notebook="{path.stem[:2]}"'
+        assert cells[-1].cell_type == "code" and call in cells[-1].source
 
 
 @pytest.mark.notebook
 @pytest.mark.parametrize(
-    "path", [p for p in NOTEBOOKS if p.stem in cli.NOTEBOOKS], ids=lambda p: p.stem
+    "path",
+    [p for name in cli.NOTEBOOKS + cli.PRACTICE_NOTEBOOKS for p in NOTEBOOKS if p.stem == name],
+    ids=lambda p: p.stem,
 )
 def test_notebook_runs_in_fast_mode(path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Run the notebooks in order into one shared ARTIFACTS_DIR, as `make demo` does."""

@@ -100,6 +100,50 @@ def make_splits(
     return {name: _tidy(part) for name, part in splits.items()}
 
 
+def random_split_leakage(
+    table: pd.DataFrame, test_fraction: float = 0.15, seed: int = config.DEFAULT_SEED
+) -> dict[str, int | float]:
+    """Measure what a naive split would leak: stratified by class, blind to duplicates.
+
+    Splits the readable Training files at random (``train_test_split`` stratified by
+    label, every copy kept, as most tutorials do) and counts the test files whose
+    duplicate group also has a file in the training part.
+
+    Args:
+        table: ``AuditReport.table`` (needs ``split``, ``label``, ``readable``,
+            ``sha256`` and ``group``).
+        test_fraction: Share of the files the naive split sends to test, in (0, 1).
+        seed: Seed of the naive split.
+
+    Returns:
+        ``{"test_images", "leaked", "exact_leaked", "share", "seed"}``: ``leaked``
+        counts exact and near duplicates, ``exact_leaked`` byte-identical copies only.
+
+    Raises:
+        ValueError: If the fraction is out of range or the table lacks audit columns.
+    """
+    from sklearn.model_selection import train_test_split
+
+    missing = {"split", "label", "readable", "sha256", "group"} - set(table.columns)
+    if missing:
+        raise ValueError(f"random_split_leakage needs an audited table; missing {sorted(missing)}.")
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}.")
+    files = table[table["readable"].astype(bool) & (table["split"] == config.TRAIN_SPLIT)]
+    train, test = train_test_split(
+        files, test_size=test_fraction, stratify=files["label"], random_state=seed
+    )
+    leaked = test["group"].isin(set(train["group"]))
+    exact = test["sha256"].isin(set(train["sha256"]))
+    return {
+        "test_images": len(test),
+        "leaked": int(leaked.sum()),
+        "exact_leaked": int(exact.sum()),
+        "share": float(leaked.mean()) if len(test) else 0.0,
+        "seed": seed,
+    }
+
+
 def _tidy(part: pd.DataFrame) -> pd.DataFrame:
     """Keep the split columns, sorted by label and path."""
     return part[SPLIT_COLUMNS].sort_values(["label", "path"], ignore_index=True)
