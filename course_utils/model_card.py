@@ -141,12 +141,24 @@ def warning_section(card: Mapping) -> list[str]:
             f"{_max_epochs(card, fast)} epochs per phase)"
         )
     if not reasons:
-        return []
+        return _random_weights_note(card)
     return [
         "> **WARNING: demo model. These numbers only prove that the code runs.**",
         f"> It was trained {' and '.join(reasons)}. Its accuracy, intervals and saliency maps",
         "> say nothing about brain tumors; train it on the real data with full settings "
         "(`FAST_MODE = False`) before reading anything into them.",
+        "",
+    ]
+
+
+def _random_weights_note(card: Mapping) -> list[str]:
+    """A note for a transfer-learning model trained without its pretrained weights."""
+    if card.get("weights") != "random":
+        return []
+    return [
+        "> **Note: trained from random weights, without ImageNet pretraining.** This is not "
+        "the course's transfer-learning model: its frozen blocks hold random features, so its "
+        "numbers show what pretraining is worth, not what Xception can do on this task.",
         "",
     ]
 

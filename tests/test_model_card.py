@@ -144,6 +144,9 @@ def test_warning_for_phantoms_and_fast_mode_only() -> None:
     assert "only prove that the code runs" in fast and "**fast mode** (96 px images" in fast
     real = model_card.render_model_card(_card("local", 128, 30))
     assert "WARNING" not in real and "only prove that the code runs" not in real
+    random_base = model_card.render_model_card({**_card("local", 128, 30), "weights": "random"})
+    assert "trained from random weights, without ImageNet pretraining" in random_base
+    assert "trained from random weights" not in real
     flagged = model_card.render_model_card({**_card("local", 128, 30), "fast_mode": True})
     assert "in **fast mode** (128 px images, at most 30 epochs per phase)" in flagged
 
