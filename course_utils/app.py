@@ -22,12 +22,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import mistune
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from course_utils import llm
 from course_utils.data import scan
+from course_utils.quiz import markdown_html as markdown_to_html
 
 #: Smallest image side the app accepts (smaller scans hold too little to classify).
 MIN_IMAGE_SIDE = 32
@@ -265,20 +265,6 @@ def prediction_html(result: dict) -> str:
         f"<b>Prediction: {name}</b> ({result['confidence']:.1%}); map: "
         f"{html.escape(result['method'])}, {result['seconds']:.2f} s"
     )
-
-
-def markdown_to_html(text: str) -> str:
-    """Render an explanation's Markdown as HTML, escaping any HTML it contains.
-
-    The text may come from an LLM, so raw HTML in it is shown as text, never run.
-
-    Args:
-        text: Markdown text.
-
-    Returns:
-        HTML text.
-    """
-    return mistune.create_markdown(escape=True)(text.strip())
 
 
 def explanation_html(explanation: Any) -> str:

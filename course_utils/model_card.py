@@ -94,32 +94,11 @@ def _display_name(card: Mapping) -> str:
 # --- 1. title and warning ------------------------------------------------------------
 
 
-def fast_mode_settings(card: Mapping) -> dict | None:
-    """Tell whether a model was trained in fast mode, from what its card records.
-
-    Cards written since the ``fast_mode`` key was added say so; for older cards this
-    compares the image size and the epochs of every phase with ``train.FAST_OVERRIDES``.
-
-    Args:
-        card: The JSON model card.
-
-    Returns:
-        ``{"image_size", "num_epochs"}`` of fast mode when the card matches it, else None.
-    """
-    fast = dict(train.FAST_OVERRIDES.get(str(card.get("name")), {}))
-    if "fast_mode" in card:
-        return (fast or {"image_size": card.get("image_size")}) if card["fast_mode"] else None
-    if not fast or card.get("image_size") != fast["image_size"]:
-        return None
-    epochs = [phase.get("max_epochs", 0) for phase in card.get("phases", [])]
-    return fast if all(e <= fast["num_epochs"] for e in epochs) else None
-
-
-def _max_epochs(card: Mapping, fast: Mapping) -> object:
-    """The most epochs any phase of the card allowed; fast mode's default if none is recorded."""
+def _max_epochs(card: Mapping) -> object:
+    """The most epochs any phase of the card allowed (``?`` when none is recorded)."""
     epochs = [phase.get("max_epochs") for phase in card.get("phases", [])]
     epochs = [e for e in epochs if isinstance(e, int)]
-    return max(epochs) if epochs else fast.get("num_epochs", "?")
+    return max(epochs) if epochs else "?"
 
 
 def warning_section(card: Mapping) -> list[str]:
@@ -134,11 +113,10 @@ def warning_section(card: Mapping) -> list[str]:
     reasons = []
     if (card.get("dataset") or {}).get("source") == "phantoms":
         reasons.append("on **synthetic phantoms** (not real MRI scans)")
-    fast = fast_mode_settings(card)
-    if fast is not None:
+    if card.get("fast_mode"):
         reasons.append(
             f"in **fast mode** ({card['image_size']} px images, at most "
-            f"{_max_epochs(card, fast)} epochs per phase)"
+            f"{_max_epochs(card)} epochs per phase)"
         )
     if not reasons:
         return _random_weights_note(card)
@@ -536,11 +514,10 @@ def limitations_section(card: Mapping, metrics: Mapping | None) -> list[str]:
         "- Results depend on the seed, the hardware (CPU or GPU, mixed precision) and the "
         "library versions above; a re-run gives slightly different numbers.",
     ]
-    fast = fast_mode_settings(card)
-    if fast is not None:
+    if card.get("fast_mode"):
         lines.append(
             f"- Fast mode: {card['image_size']} px inputs and at most "
-            f"{_max_epochs(card, fast)} epochs per phase, sized to run on a CPU in "
+            f"{_max_epochs(card)} epochs per phase, sized to run on a CPU in "
             "minutes: far from a trained model."
         )
     return lines + [""]

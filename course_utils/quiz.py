@@ -636,7 +636,9 @@ class QuizProgress:
 
 
 def markdown_html(text: str) -> str:
-    """Render Markdown as HTML, showing any raw HTML in it as text.
+    """Render Markdown as HTML, showing any raw HTML in it as text (never run).
+
+    Also the app's renderer of explanations, whose text may come from an LLM.
 
     Args:
         text: Markdown text.

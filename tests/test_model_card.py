@@ -140,8 +140,10 @@ def test_warning_for_phantoms_and_fast_mode_only() -> None:
     phantom = model_card.render_model_card(_card("phantoms", 128, 30))
     assert "WARNING: demo model. These numbers only prove that the code runs." in phantom
     assert "synthetic phantoms" in phantom and "fast mode" not in phantom.split("## Model")[0]
-    fast = model_card.render_model_card(_card("local", 96, 3))
+    fast = model_card.render_model_card({**_card("local", 96, 3), "fast_mode": True})
     assert "only prove that the code runs" in fast and "**fast mode** (96 px images" in fast
+    unflagged = model_card.render_model_card({**_card("local", 96, 3), "fast_mode": False})
+    assert "WARNING" not in unflagged  # small and short, but the card says it was not fast
     real = model_card.render_model_card(_card("local", 128, 30))
     assert "WARNING" not in real and "only prove that the code runs" not in real
     random_base = model_card.render_model_card({**_card("local", 128, 30), "weights": "random"})
