@@ -32,7 +32,7 @@ def sample_files(count: int, seed: int = 0) -> tuple[list[str], list[str], str]:
     if (REAL_DATA / "Training").is_dir():
         root, source = REAL_DATA, f"real data ({REAL_DATA.name})"
     else:
-        from course_utils.synthetic import synthesize_dataset
+        from course_utils.data.phantoms import synthesize_dataset
 
         root = Path(tempfile.mkdtemp()) / "phantoms"
         synthesize_dataset(

@@ -27,7 +27,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from course_utils import llm
 from course_utils.data import scan
-from course_utils.quiz import markdown_html as markdown_to_html
+from course_utils.render import markdown_html
 
 #: Smallest image side the app accepts (smaller scans hold too little to classify).
 MIN_IMAGE_SIDE = 32
@@ -279,7 +279,7 @@ def explanation_html(explanation: Any) -> str:
     text = explanation.text if llm.NOTICE in explanation.text else llm.with_notice(explanation.text)
     source = "Gemini" if explanation.source == "gemini" else "offline explainer"
     note = "" if explanation.ok else " (no explanation: see the message)"
-    return f"<p><i>Explanation by the {source}{note}:</i></p>" + markdown_to_html(text)
+    return f"<p><i>Explanation by the {source}{note}:</i></p>" + markdown_html(text)
 
 
 def sample_label(path: str | Path) -> str:

@@ -23,146 +23,15 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from course_utils import artifacts, config
+from course_utils import config, course, demo
 
-#: The course's lessons in teaching order; ``demo`` runs those that exist.
-NOTEBOOKS = ("01_data", "02_transfer", "03_cnn", "04_evaluate", "05_explain_app")
-#: Notebooks outside the lesson chain (they need no model); ``demo`` runs them last.
-PRACTICE_NOTEBOOKS = ("interview_practice",)
 #: ``evaluate --split`` choices and the split tables each one means.
 TEST_SETS = {"test": ("test",), "leakfree": ("test_leakfree",), "both": ("test", "test_leakfree")}
-#: Parameters every notebook takes in fast mode on phantoms.
-FAST_PARAMETERS = {"FAST_MODE": True, "DATA_SOURCE": "phantoms", "SEED": config.DEFAULT_SEED}
-
-
-def notebooks_dir() -> Path:
-    """Return the repository's ``notebooks/`` folder (next to the package).
-
-    Returns:
-        The folder path.
-
-    Raises:
-        FileNotFoundError: If the package is not installed from a checkout of the course.
-    """
-    folder = Path(__file__).resolve().parents[1] / "notebooks"
-    if not folder.is_dir():
-        raise FileNotFoundError(
-            f"No notebooks folder at {folder}; run from a checkout of the course "
-            "(pip install -e .), or pass --notebooks DIR."
-        )
-    return folder
-
-
-def run_notebook(
-    name: str, out_dir: str | Path, parameters: dict, folder: str | Path | None = None
-) -> dict:
-    """Execute one notebook with papermill and save the executed copy.
-
-    Args:
-        name: Notebook name without ending, e.g. ``"01_data"``.
-        out_dir: Folder for the executed notebook.
-        parameters: Values injected after the ``parameters`` cell.
-        folder: Where the notebooks are; None means ``notebooks_dir()``.
-
-    Returns:
-        ``{"notebook", "seconds", "output", "ok", "error"}``.
-    """
-    import papermill
-
-    source = Path(folder or notebooks_dir()) / f"{name}.ipynb"
-    output = Path(out_dir) / f"{name}.ipynb"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    result = {"notebook": name, "output": str(output), "ok": True, "error": ""}
-    try:
-        papermill.execute_notebook(
-            source,
-            output,
-            parameters=parameters,
-            cwd=source.parent,
-            kernel_name="python3",
-            progress_bar=False,
-        )
-    except papermill.PapermillExecutionError as error:
-        result.update(ok=False, error=f"{error.ename}: {error.evalue}")
-    result["seconds"] = round(time.perf_counter() - started, 1)
-    return result
-
-
-def run_demo(
-    out_dir: str | Path, notebooks: Sequence[str] | None = None, folder: str | Path | None = None
-) -> list[dict]:
-    """Run the course's notebooks in fast mode on phantoms and write a summary.
-
-    Args:
-        out_dir: Run folder; notebooks go to ``out_dir``, artifacts and figures to
-            ``out_dir/artifacts``, the summary to ``out_dir/summary.md``.
-        notebooks: Names to run; None runs every notebook of ``NOTEBOOKS`` and
-            ``PRACTICE_NOTEBOOKS`` that exists.
-        folder: Where the notebooks are; None means ``notebooks_dir()``.
-
-    Returns:
-        One result dict per notebook run (stops after the first failure).
-    """
-    folder = Path(folder or notebooks_dir())
-    out_dir = Path(out_dir).resolve()
-    names = notebooks or [
-        n for n in NOTEBOOKS + PRACTICE_NOTEBOOKS if (folder / f"{n}.ipynb").is_file()
-    ]
-    parameters = {**FAST_PARAMETERS, "ARTIFACTS_DIR": str(out_dir / "artifacts")}
-    results = []
-    for name in names:
-        print(f"[demo] running {name} …", flush=True)
-        results.append(run_notebook(name, out_dir, parameters, folder))
-        print(
-            f"[demo] {name}: {'ok' if results[-1]['ok'] else 'FAILED'} in "
-            f"{results[-1]['seconds']} s",
-            flush=True,
-        )
-        if not results[-1]["ok"]:
-            break
-    write_summary(out_dir, results)
-    return results
-
-
-def write_summary(out_dir: Path, results: list[dict]) -> Path:
-    """Write ``summary.md``: run times, then each notebook's own summary snippet.
-
-    Notebooks leave a Markdown snippet at ``ARTIFACTS_DIR/summary/<notebook>.md``.
-
-    Args:
-        out_dir: The demo's run folder.
-        results: What ``run_notebook`` returned for each notebook.
-
-    Returns:
-        The summary's path.
-    """
-    lines = [
-        "# Course demo run",
-        "",
-        "Fast mode on synthetic phantoms (not real scans).",
-        "",
-        "| notebook | status | seconds |",
-        "|---|---|---:|",
-    ]
-    lines += [
-        f"| {r['notebook']} | {'ok' if r['ok'] else 'FAILED: ' + r['error'][:80]} | "
-        f"{r['seconds']} |"
-        for r in results
-    ]
-    lines += ["", f"Total: {sum(r['seconds'] for r in results):.1f} s", ""]
-    for result in results:
-        snippet = artifacts.summary_path(out_dir / "artifacts", result["notebook"])
-        if snippet.is_file():
-            lines += [snippet.read_text().strip(), ""]
-    path = out_dir / "summary.md"
-    path.write_text("\n".join(lines))
-    return path
 
 
 def _data_synth(args: argparse.Namespace) -> int:
     """``data synth``: write a phantom dataset."""
-    from course_utils.synthetic import synthesize_dataset
+    from course_utils.data.phantoms import synthesize_dataset
 
     manifest = synthesize_dataset(
         args.out,
@@ -204,7 +73,7 @@ def _training_splits(args: argparse.Namespace) -> tuple[dict, dict]:
     from course_utils.data.sources import resolve_dataset
     from course_utils.data.splits import audit_and_split, load_splits
 
-    split_dir = artifacts.splits_dir(args.out)
+    split_dir = course.splits_dir(args.out)
     source = resolve_dataset(args.data, args.source, phantom_params={"seed": args.seed}).to_dict()
     if (split_dir / "dataset.json").is_file():
         splits, dataset = load_splits(split_dir)
@@ -273,7 +142,7 @@ def _split_tables(args: argparse.Namespace, card: dict) -> tuple[dict, dict]:
     from course_utils.data.sources import resolve_dataset
     from course_utils.data.splits import audit_and_split, load_splits
 
-    split_dir = args.splits or artifacts.splits_dir(Path(args.model).parent)
+    split_dir = args.splits or course.splits_dir(Path(args.model).parent)
     if not (split_dir / "dataset.json").is_file():
         if args.data is None:
             raise FileNotFoundError(
@@ -307,7 +176,7 @@ def _evaluation_inputs(args: argparse.Namespace, card: dict) -> tuple[dict, obje
         for line in skipped:
             print(f"note: skipped unreadable file {line}")
         print(f"{len(table)} images in {args.test_dir} ({len(skipped)} skipped)")
-        beside_model = artifacts.splits_dir(Path(args.model).parent) / "dataset.json"
+        beside_model = course.splits_dir(Path(args.model).parent) / "dataset.json"
         has_splits = args.splits is not None or args.data is not None or beside_model.is_file()
         loaded = _split_tables(args, card)[0] if has_splits else {}
         notes = {"test_dir": str(args.test_dir), "skipped_files": skipped}
@@ -437,7 +306,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     """``demo``: run the notebooks in fast mode."""
-    results = run_demo(args.out, args.notebooks or None, args.notebooks_dir)
+    results = demo.run_demo(args.out, args.notebooks or None, args.notebooks_dir)
     print(f"Summary: {Path(args.out) / 'summary.md'}")
     return 0 if results and all(r["ok"] for r in results) else 1
 
@@ -612,11 +481,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     carder.set_defaults(handler=_card)
 
-    demo = commands.add_parser("demo", help="run the notebooks headless in fast mode")
-    demo.add_argument("--out", type=Path, default=Path("runs/demo"))
-    demo.add_argument("--notebooks", nargs="*", choices=NOTEBOOKS + PRACTICE_NOTEBOOKS)
-    demo.add_argument("--notebooks-dir", type=Path, default=None)
-    demo.set_defaults(handler=_demo)
+    demo_parser = commands.add_parser("demo", help="run the notebooks headless in fast mode")
+    demo_parser.add_argument("--out", type=Path, default=Path("runs/demo"))
+    demo_parser.add_argument(
+        "--notebooks", nargs="*", choices=course.NOTEBOOKS + course.PRACTICE_NOTEBOOKS
+    )
+    demo_parser.add_argument("--notebooks-dir", type=Path, default=None)
+    demo_parser.set_defaults(handler=_demo)
     _add_quiz_parser(commands)
     return parser
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from course_utils import artifacts, evaluate, train
+from course_utils import course, evaluate, train
 
 #: What each ``dataset.source`` of a card means.
 SOURCE_TEXT = {
@@ -653,10 +653,10 @@ def write_markdown_card(model_path: str | Path, out: str | Path | None = None) -
     )
     if metrics is not None and not isinstance(metrics.get("splits"), dict):
         raise ValueError(f"The metrics file {metrics_file} has no 'splits'; {EVALUATE_FIX}.")
-    audit = _read_json(artifacts.audit_path(folder), "audit report", "re-run notebook 01")
+    audit = _read_json(course.audit_path(folder), "audit report", "re-run notebook 01")
     if audit is not None and not isinstance(audit.get("summary"), dict):
-        raise ValueError(f"The audit report {artifacts.audit_path(folder)} has no 'summary'.")
-    splits_file = artifacts.splits_dir(folder) / "dataset.json"
+        raise ValueError(f"The audit report {course.audit_path(folder)} has no 'summary'.")
+    splits_file = course.splits_dir(folder) / "dataset.json"
     splits = _read_json(splits_file, "split description", "re-run notebook 01")
     path = Path(out) if out is not None else folder / f"{keras_path.stem}_card.md"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -84,11 +84,11 @@ def notebook_names() -> dict[str, str]:
     """Map each lesson number to its notebook name, e.g. ``{"02": "02_transfer", …}``.
 
     Returns:
-        ``{number: name}`` in teaching order (from ``cli.NOTEBOOKS``).
+        ``{number: name}`` in teaching order (from ``course.NOTEBOOKS``).
     """
-    from course_utils import cli
+    from course_utils import course
 
-    return {name.split("_", 1)[0]: name for name in cli.NOTEBOOKS}
+    return {name.split("_", 1)[0]: name for name in course.NOTEBOOKS}
 
 
 def normalize_notebook(value: str | int) -> str:
@@ -154,15 +154,15 @@ def check_references(
 
     Args:
         questions: The questions (``load_questions``).
-        notebooks_dir: The notebooks folder; None means ``cli.notebooks_dir()``.
+        notebooks_dir: The notebooks folder; None means ``course.notebooks_dir()``.
 
     Returns:
         One human-readable problem per line, each naming the question id and the fix;
         an empty list when every reference is good.
     """
-    from course_utils import cli
+    from course_utils import course
 
-    folder = Path(notebooks_dir) if notebooks_dir is not None else cli.notebooks_dir()
+    folder = Path(notebooks_dir) if notebooks_dir is not None else course.notebooks_dir()
     names = notebook_names()
     headings: dict[str, list[str] | None] = {}
     problems = []

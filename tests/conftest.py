@@ -25,7 +25,7 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.fixture(scope="session")
 def phantom_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small phantom dataset with planted problems, made once per test session."""
-    from course_utils.synthetic import synthesize_dataset
+    from course_utils.data.phantoms import synthesize_dataset
 
     root = tmp_path_factory.mktemp("phantoms") / "data"
     synthesize_dataset(root, per_class=16, test_per_class=6, image_size=96, seed=7, progress=False)

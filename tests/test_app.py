@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from course_utils import app, llm
+from course_utils import app, llm, render
 from course_utils.config import CLASS_NAMES
 
 
@@ -159,7 +159,7 @@ def test_analyse_unknown_method(tiny_model) -> None:
 
 
 def test_markdown_to_html_escapes_and_formats() -> None:
-    out = app.markdown_to_html("A <script>x</script> **bold**\n\n**Caveats:**\n- one\n- two")
+    out = render.markdown_html("A <script>x</script> **bold**\n\n**Caveats:**\n- one\n- two")
     assert "<script>" not in out and "&lt;script&gt;" in out
     assert "<strong>bold</strong>" in out and "<li>one</li>" in out
 

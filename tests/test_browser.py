@@ -59,12 +59,12 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def app_artifacts(phantom_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An ARTIFACTS_DIR with the phantoms' splits and a CNN trained for one epoch."""
-    from course_utils import artifacts, train
+    from course_utils import course, train
     from course_utils.config import CLASS_NAMES
     from course_utils.data import splits
 
     out = tmp_path_factory.mktemp("browser") / "artifacts"
-    split_dir = splits.ensure_splits(artifacts.splits_dir(out), phantom_root, "phantoms", 42)
+    split_dir = splits.ensure_splits(course.splits_dir(out), phantom_root, "phantoms", 42)
     tables, dataset = splits.load_splits(split_dir)
     train.train_cnn(
         tables["train"], tables["val"], CLASS_NAMES, out, image_size=64, num_epochs=1,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from course_utils import cli
+from course_utils import cli, demo
 
 
 def test_synth_then_audit(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -73,19 +73,19 @@ def test_audit_bad_data_dir_exits_nonzero_with_one_line(tmp_path: Path, make_bad
 
 
 def test_write_summary_collects_snippets(tmp_path: Path) -> None:
-    from course_utils import artifacts
+    from course_utils import course
 
-    artifacts.write_summary(tmp_path / "artifacts", "01_data", ["## 01 · Data", "- 3 files"])
+    course.write_summary(tmp_path / "artifacts", "01_data", ["## 01 · Data", "- 3 files"])
     results = [
         {"notebook": "01_data", "ok": True, "error": "", "seconds": 4.2},
         {"notebook": "02_transfer", "ok": False, "error": "ValueError: boom", "seconds": 1},
     ]
-    text = cli.write_summary(tmp_path, results).read_text()
+    text = demo.write_summary(tmp_path, results).read_text()
     assert "| 01_data | ok | 4.2 |" in text
     assert "FAILED: ValueError: boom" in text
     assert "- 3 files" in text and "Total: 5.2 s" in text
     with pytest.raises(ValueError, match="empty"):
-        artifacts.write_summary(tmp_path, "x", [])
+        course.write_summary(tmp_path, "x", [])
 
 
 def test_train_command_fast(phantom_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture):

@@ -19,7 +19,7 @@ DOCS = [GUIDE, REPO / "README.md"]
 #: How the notebooks (and so the guide's solutions) name the package's modules.
 MODULES = {
     "app": "course_utils.app",
-    "artifacts": "course_utils.artifacts",
+    "artifacts": "course_utils.course",
     "audit": "course_utils.data.audit",
     "evaluate": "course_utils.evaluate",
     "explain": "course_utils.explain",

@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import cli
+from course_utils import course, demo
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
@@ -17,10 +17,10 @@ REQUIRED_PARAMETERS = ("FAST_MODE", "DATA_DIR", "ARTIFACTS_DIR", "SEED")
 
 
 def test_every_course_notebook_exists_in_order() -> None:
-    present = [p.stem for p in NOTEBOOKS if p.stem in cli.NOTEBOOKS]
-    assert present == list(cli.NOTEBOOKS[: len(present)]), "notebooks join in teaching order"
+    present = [p.stem for p in NOTEBOOKS if p.stem in course.NOTEBOOKS]
+    assert present == list(course.NOTEBOOKS[: len(present)]), "notebooks join in teaching order"
     assert present, "at least notebook 01 exists"
-    known = set(cli.NOTEBOOKS + cli.PRACTICE_NOTEBOOKS)
+    known = set(course.NOTEBOOKS + course.PRACTICE_NOTEBOOKS)
     assert {p.stem for p in NOTEBOOKS} <= known, "every notebook is a lesson or a practice one"
 
 
@@ -50,7 +50,7 @@ def test_notebook_follows_course_conventions(path: Path) -> None:
     sources = "\n".join(c.source for c in cells if c.cell_type == "code")
     assert "sys.path" not in sources, "no sys.path hacks"
     assert "plt.show()" not in sources or path.stem.startswith("05")
-    if path.stem in cli.NOTEBOOKS:  # a lesson ends with its own self-check from the bank
+    if path.stem in course.NOTEBOOKS:  # a lesson ends with its own self-check from the bank
         assert cells[-2].cell_type == "markdown" and "## Check yourself" in cells[-2].source
         call = f'quiz.build_quiz(notebook="{path.stem[:2]}"'
         assert cells[-1].cell_type == "code" and call in cells[-1].source
@@ -59,14 +59,19 @@ def test_notebook_follows_course_conventions(path: Path) -> None:
 @pytest.mark.notebook
 @pytest.mark.parametrize(
     "path",
-    [p for name in cli.NOTEBOOKS + cli.PRACTICE_NOTEBOOKS for p in NOTEBOOKS if p.stem == name],
+    [
+        p
+        for name in course.NOTEBOOKS + course.PRACTICE_NOTEBOOKS
+        for p in NOTEBOOKS
+        if p.stem == name
+    ],
     ids=lambda p: p.stem,
 )
 def test_notebook_runs_in_fast_mode(path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Run the notebooks in order into one shared ARTIFACTS_DIR, as `make demo` does."""
     run_dir = tmp_path_factory.getbasetemp() / "notebook-run"
-    parameters = {**cli.FAST_PARAMETERS, "ARTIFACTS_DIR": str(run_dir / "artifacts")}
-    result = cli.run_notebook(path.stem, run_dir, parameters, NOTEBOOK_DIR)
+    parameters = {**demo.FAST_PARAMETERS, "ARTIFACTS_DIR": str(run_dir / "artifacts")}
+    result = demo.run_notebook(path.stem, run_dir, parameters, NOTEBOOK_DIR)
     assert result["ok"], result["error"]
     executed = json.loads(Path(result["output"]).read_text())
     errors = [
@@ -109,11 +114,11 @@ def test_notebook_defaults_match_the_cli(name: str, model: str) -> None:
 def test_lesson_runs_on_its_own(phantom_root: Path, tmp_path: Path) -> None:
     """Notebook 03 without notebook 01: it audits and splits DATA_DIR itself."""
     parameters = {
-        **cli.FAST_PARAMETERS,
+        **demo.FAST_PARAMETERS,
         "DATA_DIR": str(phantom_root),
         "ARTIFACTS_DIR": str(tmp_path / "artifacts"),
     }
-    result = cli.run_notebook("03_cnn", tmp_path, parameters, NOTEBOOK_DIR)
+    result = demo.run_notebook("03_cnn", tmp_path, parameters, NOTEBOOK_DIR)
     assert result["ok"], result["error"]
     assert (tmp_path / "artifacts" / "splits" / "dataset.json").is_file()
     assert (tmp_path / "artifacts" / "cnn.json").is_file()

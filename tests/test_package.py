@@ -13,9 +13,9 @@ from course_utils import config
 MODULES = [
     "course_utils",
     "course_utils.config",
-    "course_utils.artifacts",
+    "course_utils.course",
     "course_utils.viz",
-    "course_utils.synthetic",
+    "course_utils.data.phantoms",
     "course_utils.cli",
     "course_utils.data.scan",
     "course_utils.data.audit",

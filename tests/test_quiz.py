@@ -9,7 +9,7 @@ import nbformat
 import pytest
 import yaml
 
-from course_utils import cli, quiz
+from course_utils import cli, course, quiz
 
 # ---------------------------------------------------------------- helpers
 
@@ -187,7 +187,7 @@ def test_check_references(questions: list[quiz.Question], notebooks: Path) -> No
 
 
 def test_real_notebooks_have_headings() -> None:
-    headings = quiz.notebook_headings(cli.notebooks_dir() / "02_transfer.ipynb")
+    headings = quiz.notebook_headings(course.notebooks_dir() / "02_transfer.ipynb")
     assert "5. The learning rate" in headings and "Check yourself" in headings
 
 

@@ -268,7 +268,7 @@ def ensure_splits(
     """Return notebook 01's splits, or make them when a lesson runs on its own.
 
     Args:
-        split_dir: Where the splits are (``artifacts.splits_dir(ARTIFACTS_DIR)``).
+        split_dir: Where the splits are (``course.splits_dir(ARTIFACTS_DIR)``).
         data_dir: The notebook's ``DATA_DIR``, used only when there are no splits yet.
         data_source: The notebook's ``DATA_SOURCE``, likewise.
         seed: Seed of new splits.

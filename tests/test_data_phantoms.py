@@ -11,8 +11,8 @@ import pytest
 from PIL import Image, ImageFile
 from scipy import ndimage
 
-from course_utils import synthetic
 from course_utils.config import CLASS_NAMES, TEST_SPLIT, TRAIN_SPLIT
+from course_utils.data import phantoms as synthetic
 
 TUMOR_CLASSES = ("glioma", "meningioma", "pituitary")
 SMALL = {"per_class": 3, "test_per_class": 2, "image_size": 64, "seed": 5}
