@@ -10,7 +10,14 @@ STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: install demo test test-fast lab app bench lint format clean
+# The Colab profile: a second virtualenv held to Google Colab's pinned runtime packages.
+COLAB_CONSTRAINTS ?= ../shared/colab/colab-core-constraints.txt
+COLAB_VENV ?= .venv-colab
+COLAB_STAMP := $(COLAB_VENV)/.installed
+# Colab runs Python 3.13; use it when this machine has it (pyenv included), else $(PYTHON).
+COLAB_PYTHON ?= $(or $(shell command -v python3.13 >/dev/null 2>&1 && python3.13 -c '' 2>/dev/null && echo python3.13),$(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13)),$(PYTHON))
+
+.PHONY: install demo test test-fast test-colab lab app bench lint format clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed; found " + sys.version.split()[0] + ". Run: make PYTHON=python3.11 ...")'
@@ -27,6 +34,18 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Unit tests and fast papermill runs of every notebook inside Colab's pins (the students' runtime).
+$(COLAB_STAMP): pyproject.toml $(COLAB_CONSTRAINTS)
+	@test -f "$(COLAB_CONSTRAINTS)" || { echo "No Colab constraints file at $(COLAB_CONSTRAINTS); set COLAB_CONSTRAINTS=FILE"; exit 2; }
+	@test -x $(COLAB_VENV)/bin/python || $(COLAB_PYTHON) -m venv $(COLAB_VENV)
+	$(COLAB_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(COLAB_VENV)/bin/python -m pip install --quiet -c "$(COLAB_CONSTRAINTS)" -e '.[dev]'
+	@touch $(COLAB_STAMP)
+
+test-colab: $(COLAB_STAMP)
+	BTMRI_COLAB_CONSTRAINTS="$(abspath $(COLAB_CONSTRAINTS))" \
+	$(COLAB_VENV)/bin/python -m pytest -m "not browser and not realdata" -p no:cacheprovider
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not notebook and not slow and not browser"
@@ -53,4 +72,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix course_utils tests benchmarks
 
 clean:
-	rm -rf runs .pytest_cache .ruff_cache
+	rm -rf runs .pytest_cache .ruff_cache $(COLAB_VENV)

@@ -47,14 +47,14 @@ def _saliency_map_calls(model):
 
 
 def row_explain(paths: list[str], labels: list[str], source: str) -> list[dict]:
-    """Explainer (one compiled pass) vs tf-keras-vis called the plain way, Xception 299 px."""
+    """SaliencyExplainer (one compiled pass) vs plain tf-keras-vis calls, Xception 299 px."""
     from course_utils import explain, models
 
     size, count = 299, 3
     model = models.build_xception_classifier(size, weights=None)
     images = np.random.default_rng(0).uniform(0, 255, (count, size, size, 3)).astype(np.float32)
     started = time.perf_counter()
-    explainer = explain.Explainer(model)
+    explainer = explain.SaliencyExplainer(model)
     trace = time.perf_counter() - started
     fast = _seconds_per_image(explainer, images)
     plain = _seconds_per_image(_plain_tf_keras_vis(model, explainer.layer_name), images)
@@ -63,14 +63,14 @@ def row_explain(paths: list[str], labels: list[str], source: str) -> list[dict]:
     return [
         {
             "row": f"explain one image, Xception {size} px",
-            "a": f"Explainer {fast:.2f} s/img",
+            "a": f"SaliencyExplainer {fast:.2f} s/img",
             "b": f"tf-keras-vis plain (clone per call) {plain:.2f} s/img",
             "ratio": plain / fast,
             "note": f"{note}; one-off trace {trace:.1f} s",
         },
         {
             "row": f"explain one image, Xception {size} px",
-            "a": f"Explainer {fast:.2f} s/img",
+            "a": f"SaliencyExplainer {fast:.2f} s/img",
             "b": f"saliency_map x2 + predict (no clone) {no_clone:.2f} s/img",
             "ratio": no_clone / fast,
             "note": note,

@@ -1,230 +1,29 @@
-"""The lesson-05 mini-app: upload a scan, see the prediction, its saliency map and an explanation.
+"""The lesson-05 mini-app's widgets: upload a scan, see the prediction, its map and the text.
 
-The logic is pure functions that tests call directly:
-
-- ``load_image_bytes``: uploaded bytes to a uint8 RGB array at the model's size, with a
-  clear ``ValueError`` for anything that is not a usable image;
-- ``analyse``: prediction, saliency map, overlay, statistics and explanation of one image;
-- ``probability_chart``, ``prediction_html``, ``explanation_html``: what the app shows.
-
-``build_app`` wires them to ipywidgets with thin callbacks (``App``); bad input shows a
-message in the status line, never a traceback, and the app stays usable.
-Nothing happens at import (TensorFlow and ipywidgets are imported when used).
+``build_app`` wires ipywidgets to ``analysis.analyse`` with thin callbacks (``App``);
+``probability_chart``, ``prediction_html``, ``explanation_html`` and ``sample_label`` are
+the HTML and PNG snippets it shows. Bad input shows a message in the status line, never a
+traceback, and the app stays usable. Image reading is ``course_utils.images``, the
+analysis ``course_utils.analysis``. Nothing happens at import (TensorFlow and ipywidgets
+are imported when used).
 """
 
 from __future__ import annotations
 
 import html
 import io
-import time
-import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
-
-from course_utils import llm
-from course_utils.data import scan
+from course_utils import images, llm, wording
 from course_utils.render import markdown_html
-
-#: Smallest image side the app accepts (smaller scans hold too little to classify).
-MIN_IMAGE_SIDE = 32
-#: The methods the app offers; the first two share one pass (``explain.Explainer``).
-FAST_METHODS = ("gradcam", "saliency")
-#: Options of the slower methods in the app (few maps, few samples: answers in seconds).
-APP_METHOD_OPTIONS: dict[str, dict] = {
-    "smoothgrad": {"smooth_samples": 10},
-    "scorecam": {"max_N": 8},
-}
-_FAST_EXPLAINERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_INTEGER_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
-
-
-# ------------------------------------------------------------------ image input
-
-
-def _open_image(data: bytes) -> Image.Image:
-    """Decode bytes with PIL under the course's pixel limit; raise ValueError for bad data."""
-    if not data:
-        raise ValueError("The file is empty (0 bytes). Choose an image file (PNG or JPEG).")
-    try:
-        image = Image.open(io.BytesIO(data))
-        if image.width * image.height > scan.MAX_IMAGE_PIXELS:
-            raise Image.DecompressionBombError(
-                f"{image.width}x{image.height} pixels is over the limit"
-            )
-        image.load()
-    except UnidentifiedImageError as error:
-        raise ValueError(
-            "This file is not an image the app can read. Upload a PNG or JPEG scan."
-        ) from error
-    except Image.DecompressionBombError as error:
-        raise ValueError(
-            f"The image is too large ({error}); the app opens images up to "
-            f"{scan.MAX_IMAGE_PIXELS:,} pixels. Downscale it first."
-        ) from error
-    except (OSError, SyntaxError, ValueError) as error:
-        raise ValueError(
-            f"The image file is corrupt or truncated ({error}). Export it again and re-upload."
-        ) from error
-    return image
-
-
-def _scale_to_uint8(array: np.ndarray) -> np.ndarray:
-    """Stretch a 16-bit/32-bit/float image's value range linearly onto 0-255 (no clipping)."""
-    values = np.nan_to_num(array.astype(np.float64))
-    low, high = float(values.min()), float(values.max())
-    if high <= low:
-        return np.zeros(values.shape, dtype=np.uint8)
-    return np.round((values - low) / (high - low) * 255.0).astype(np.uint8)
-
-
-def to_rgb(image: Image.Image) -> np.ndarray:
-    """Convert any PIL image to a uint8 RGB array (H, W, 3).
-
-    Transparent pixels (RGBA, LA, palette with transparency) are laid on black, the
-    background of an MRI scan; 16-bit and float images are stretched from their own
-    value range, not clipped at 255; CMYK, YCbCr, palette and grayscale images go
-    through PIL's conversions; EXIF rotation is applied.
-
-    Args:
-        image: A decoded PIL image.
-
-    Returns:
-        The RGB pixels.
-    """
-    image = ImageOps.exif_transpose(image) or image
-    if image.mode in _INTEGER_MODES:
-        grey = _scale_to_uint8(np.asarray(image))
-        return np.repeat(grey[..., None], 3, axis=-1)
-    if image.mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
-        rgba = image.convert("RGBA")
-        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
-        image = Image.alpha_composite(black, rgba)
-    return np.asarray(image.convert("RGB"), dtype=np.uint8)
-
-
-def load_image_bytes(data: bytes, image_size: int) -> np.ndarray:
-    """Turn an uploaded file into the model's input: uint8 RGB (image_size, image_size, 3).
-
-    Resizes as the training pipeline does (area when shrinking, bilinear when growing).
-
-    Args:
-        data: The file's bytes.
-        image_size: The model's input side (``card["image_size"]``).
-
-    Returns:
-        The pixels, uint8 RGB.
-
-    Raises:
-        ValueError: With a message for the user when the file is empty, not an image,
-            corrupt or truncated, too large (decompression-bomb guard) or too small.
-    """
-    import tensorflow as tf
-
-    image = _open_image(bytes(data))
-    if min(image.width, image.height) < MIN_IMAGE_SIDE:
-        raise ValueError(
-            f"The image is only {image.width}x{image.height} pixels; the app needs at least "
-            f"{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}. Upload the full-resolution scan."
-        )
-    pixels = to_rgb(image)
-    shrinking = min(pixels.shape[:2]) >= image_size
-    resized = tf.image.resize(pixels, (image_size, image_size), "area" if shrinking else "bilinear")
-    return np.clip(np.round(resized.numpy()), 0, 255).astype(np.uint8)
-
-
-# --------------------------------------------------------------------- analysis
-
-
-def fast_explainer(model: Any) -> Any:
-    """Return the model's ``explain.Explainer``, built once per model and cached.
-
-    Args:
-        model: A Keras classifier.
-
-    Returns:
-        The explainer (prediction + Grad-CAM + saliency in one pass).
-    """
-    from course_utils import explain
-
-    if model not in _FAST_EXPLAINERS:
-        _FAST_EXPLAINERS[model] = explain.Explainer(model)
-    return _FAST_EXPLAINERS[model]
-
-
-def _prediction_and_map(
-    model: Any, image: np.ndarray, method: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilities and the heatmap of the predicted class, by the fastest route."""
-    from course_utils import explain
-
-    if method in FAST_METHODS:
-        result = fast_explainer(model)(image)
-        return result.probabilities, getattr(result, method)
-    probabilities = np.asarray(model(image[None].astype(np.float32), training=False))[0]
-    options = APP_METHOD_OPTIONS.get(method, {})
-    heatmap = explain.saliency_map(model, image, int(np.argmax(probabilities)), method, **options)
-    return probabilities.astype(np.float32), heatmap
-
-
-def analyse(model: Any, card: dict, image: np.ndarray, method: str, explainer: Any) -> dict:
-    """Predict one image, map the predicted class's saliency and explain it.
-
-    Args:
-        model: A classifier taking raw [0, 255] RGB pixels.
-        card: Its model card (``class_names`` in output order).
-        image: uint8 RGB (S, S, 3) at ``card["image_size"]`` (``load_image_bytes``).
-        method: One of ``explain.METHODS``.
-        explainer: An ``llm`` explainer (``make_explainer``).
-
-    Returns:
-        ``image``, ``probabilities`` ({class: p} in card order), ``predicted_class``,
-        ``class_index``, ``confidence``, ``method``, ``heatmap`` (S, S in [0, 1]),
-        ``overlay`` (uint8 RGB), ``statistics`` (``saliency_statistics``),
-        ``explanation`` (``llm.Explanation``) and ``seconds``.
-
-    Raises:
-        ValueError: If the method is unknown or the image has the wrong shape.
-    """
-    from course_utils import explain
-
-    if method not in explain.METHODS:
-        raise ValueError(f"Unknown saliency method {method!r}; use one of {explain.METHODS}.")
-    start = time.perf_counter()
-    probabilities, heatmap = _prediction_and_map(model, image, method)
-    names = list(card["class_names"])
-    index = int(np.argmax(probabilities))
-    shown = explain.overlay(image, heatmap)
-    statistics = explain.saliency_statistics(heatmap, image=image)
-    table = {name: float(p) for name, p in zip(names, probabilities, strict=True)}
-    text = explainer.explain(
-        llm.to_png_bytes(image), llm.to_png_bytes(shown), names[index], table, method, statistics
-    )
-    return {
-        "image": image,
-        "probabilities": table,
-        "predicted_class": names[index],
-        "class_index": index,
-        "confidence": float(probabilities[index]),
-        "method": method,
-        "heatmap": heatmap,
-        "overlay": shown,
-        "statistics": statistics,
-        "explanation": text,
-        "seconds": time.perf_counter() - start,
-    }
-
 
 # ---------------------------------------------------------------------- display
 
 
 def probability_chart(probabilities: dict[str, float], predicted: str | None = None) -> bytes:
-    """Draw the class probabilities as a horizontal bar chart.
+    """Draw the class probabilities (``viz_saliency.plot_probabilities``) as PNG bytes.
 
     Args:
         probabilities: ``{class: probability}``.
@@ -233,21 +32,10 @@ def probability_chart(probabilities: dict[str, float], predicted: str | None = N
     Returns:
         The chart as PNG bytes.
     """
-    from matplotlib.figure import Figure
+    from course_utils import viz_saliency
 
-    names = list(probabilities)
-    values = [probabilities[name] for name in names]
-    fig = Figure(figsize=(4.2, 0.45 * len(names) + 0.6), dpi=90)
-    ax = fig.add_subplot()
-    colours = ["tab:red" if name == predicted else "tab:gray" for name in names]
-    ax.barh(names[::-1], values[::-1], color=colours[::-1])
-    for y, value in enumerate(values[::-1]):
-        ax.text(min(value + 0.02, 0.8), y, f"{value:.1%}", va="center")
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("probability")
-    fig.tight_layout()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
+    viz_saliency.plot_probabilities(probabilities, predicted).savefig(buffer, format="png")
     return buffer.getvalue()
 
 
@@ -255,7 +43,7 @@ def prediction_html(result: dict) -> str:
     """Say the prediction in one line of HTML.
 
     Args:
-        result: An ``analyse`` result.
+        result: An ``analysis.analyse`` result.
 
     Returns:
         HTML text.
@@ -268,7 +56,7 @@ def prediction_html(result: dict) -> str:
 
 
 def explanation_html(explanation: Any) -> str:
-    """Show an ``llm.Explanation`` as HTML, always with the educational-use notice.
+    """Show a ``wording.TextExplanation`` as HTML, always with the educational-use notice.
 
     Args:
         explanation: The explanation (``text``, ``source``, ``ok``).
@@ -276,7 +64,8 @@ def explanation_html(explanation: Any) -> str:
     Returns:
         HTML text.
     """
-    text = explanation.text if llm.NOTICE in explanation.text else llm.with_notice(explanation.text)
+    notice = wording.NOTICE in explanation.text
+    text = explanation.text if notice else wording.with_notice(explanation.text)
     source = "Gemini" if explanation.source == "gemini" else "offline explainer"
     note = "" if explanation.ok else " (no explanation: see the message)"
     return f"<p><i>Explanation by the {source}{note}:</i></p>" + markdown_html(text)
@@ -292,12 +81,12 @@ def sample_label(path: str | Path) -> str:
 
 
 class App:
-    """The mini-app's widgets and thin callbacks (logic lives in the functions above).
+    """The mini-app's widgets and thin callbacks (the logic lives in ``course_utils.analysis``).
 
     Args:
         models: ``{display name: path of the .keras file}``; loaded when first used.
         samples: Scans offered in the sample picker (e.g. the test split), or None.
-        explainer: An ``llm`` explainer.
+        explainer: A text explainer (``llm.make_explainer``).
     """
 
     def __init__(self, models: dict[str, str | Path], samples: Sequence, explainer: Any):
@@ -342,12 +131,14 @@ class App:
         """Arrange the widgets."""
         import ipywidgets as w
 
-        notice = w.HTML(f"<b>{html.escape(llm.NOTICE)}</b> A course exercise, not a medical tool.")
+        notice = w.HTML(
+            f"<b>{html.escape(wording.NOTICE)}</b> A course exercise, not a medical tool."
+        )
         controls = w.HBox([self.upload, self.sample])
         settings = w.HBox([self.model, self.method, self.button])
-        images = w.HBox([self.scan, self.overlay])
+        pictures = w.HBox([self.scan, self.overlay])
         return w.VBox(
-            [notice, controls, settings, self.status, self.prediction, self.chart, images,
+            [notice, controls, settings, self.status, self.prediction, self.chart, pictures,
              self.explanation]
         )  # fmt: skip
 
@@ -366,10 +157,10 @@ class App:
 
     def _model(self, name: str) -> tuple[Any, dict]:
         """Load a model and its card once."""
-        from course_utils import train
+        from course_utils import predict
 
         if name not in self.loaded:
-            self.loaded[name] = train.load_model_with_card(self.paths[name])
+            self.loaded[name] = predict.load_model_with_card(self.paths[name])
         return self.loaded[name]
 
     def run(self, name: str = "the scan") -> dict | None:
@@ -379,7 +170,7 @@ class App:
             name: What to call the input in the status line.
 
         Returns:
-            The ``analyse`` result, or None when there was a problem.
+            The ``analysis.analyse`` result, or None when there was a problem.
         """
         if self.data is None or not self.model.value:
             self.status.value = (
@@ -388,11 +179,13 @@ class App:
                 else ("No trained model found: run notebooks 02/03 first.")
             )
             return None
+        from course_utils import analysis  # TensorFlow: only once there is something to run
+
         self.status.value = f"Analysing {html.escape(name)} …"
         try:
             model, card = self._model(self.model.value)
-            image = load_image_bytes(self.data, int(card["image_size"]))
-            result = analyse(model, card, image, self.method.value, self.explainer)
+            image = images.load_image_bytes(self.data, int(card["image_size"]))
+            result = analysis.analyse(model, card, image, self.method.value, self.explainer)
         except (ValueError, OSError) as error:
             self._show_error(name, str(error))
             return None
@@ -412,11 +205,11 @@ class App:
         self.chart.value = self.scan.value = self.overlay.value = b""
 
     def _show(self, result: dict) -> None:
-        """Show an ``analyse`` result."""
+        """Show an ``analysis.analyse`` result."""
         self.prediction.value = prediction_html(result)
         self.chart.value = probability_chart(result["probabilities"], result["predicted_class"])
-        self.scan.value = llm.to_png_bytes(result["image"])
-        self.overlay.value = llm.to_png_bytes(result["overlay"])
+        self.scan.value = images.to_png_bytes(result["image"])
+        self.overlay.value = images.to_png_bytes(result["overlay"])
         self.explanation.value = explanation_html(result["explanation"])
 
 

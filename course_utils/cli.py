@@ -5,6 +5,7 @@ Examples::
     python -m course_utils data synth runs/phantoms --per-class 100 --image-size 224 --seed 1
     python -m course_utils data audit ../shared/datasets/brain-tumor-mri-224 --out audit.json
     python -m course_utils data split DATA_DIR --out artifacts/splits
+    python -m course_utils data boxes ../shared/datasets/brain-tumor-mri-224 --out boxes.csv
     python -m course_utils train cnn --data DATA_DIR --out artifacts
     python -m course_utils evaluate --model artifacts/cnn.keras --data DATA_DIR --split both
     python -m course_utils evaluate --model artifacts/cnn.keras --test-dir NEW_SCANS/
@@ -31,7 +32,7 @@ TEST_SETS = {"test": ("test",), "leakfree": ("test_leakfree",), "both": ("test",
 
 def _data_synth(args: argparse.Namespace) -> int:
     """``data synth``: write a phantom dataset."""
-    from course_utils.data.phantoms import synthesize_dataset
+    from course_utils.data.phantom_dataset import synthesize_dataset
 
     manifest = synthesize_dataset(
         args.out,
@@ -68,71 +69,57 @@ def _data_split(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_boxes(args: argparse.Namespace) -> int:
+    """``data boxes``: write the figshare tumor box of every matching image of a folder."""
+    from course_utils.data.boxes import find_folder_boxes
+    from course_utils.data.figshare import load_reference
+
+    result = find_folder_boxes(args.data_dir, load_reference(args.reference), args.threshold)
+    for note in result.skipped:
+        print(f"note: skipped unreadable file {note}")
+    print(f"{result.summary()}\nWrote {result.save_csv(args.out)}")
+    return 0
+
+
 def _training_splits(args: argparse.Namespace) -> tuple[dict, dict]:
     """Reuse ``OUT/splits`` when it was made from the same data and seed, else make it."""
     from course_utils.data.sources import resolve_dataset
-    from course_utils.data.splits import audit_and_split, load_splits
+    from course_utils.data.splits import load_or_make_splits
 
-    split_dir = course.splits_dir(args.out)
     source = resolve_dataset(args.data, args.source, phantom_params={"seed": args.seed}).to_dict()
-    if (split_dir / "dataset.json").is_file():
-        splits, dataset = load_splits(split_dir)
-        same_root = dataset["root"] == str(Path(source["root"]).resolve())
-        if same_root and dataset.get("seed") == args.seed:
-            print(f"Using the splits in {split_dir}")
-            return splits, dataset
-    audit_and_split(source, split_dir, args.seed)
-    return load_splits(split_dir)
+    return load_or_make_splits(course.splits_dir(args.out), source, args.seed)
 
 
 def _train(args: argparse.Namespace) -> int:
     """``train``: train one model with the notebooks' code; print held-out accuracy."""
-    from course_utils import train
+    import dataclasses
 
-    settings = train.training_settings(
+    from course_utils import devices, train
+
+    config = train.TrainConfig.for_model(
         args.model,
         args.fast,
         image_size=args.image_size,
         num_epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
+        seed=args.seed,
     )
     if args.model == "xception" and args.weights is not None:
-        settings["weights"] = None if args.weights.lower() == "none" else args.weights
+        weights = None if args.weights.lower() == "none" else args.weights
+        config = dataclasses.replace(config, weights=weights)
     splits, dataset = _training_splits(args)
-    strategy = train.configure_devices()
-    print(f"Devices: {train.describe_devices(strategy)}; settings: {settings}", flush=True)
-    common = {
-        "out_dir": args.out,
-        "seed": args.seed,
-        "fast": args.fast,
-        "dataset": dataset,
-        "strategy": strategy,
-        "image_size": settings["image_size"],
-        "batch_size": settings["batch_size"],
-        "learning_rate": settings["learning_rate"],
-    }
+    strategy = devices.configure_devices()
+    print(f"Devices: {devices.describe_devices(strategy)}; settings: {config}", flush=True)
     class_names = tuple(dataset["class_names"])
-    if args.model == "xception":
-        model, card = train.train_transfer(
-            splits["train"],
-            splits["val"],
-            class_names,
-            num_epochs_phase1=settings["num_epochs"],
-            num_epochs_phase2=settings["num_epochs"],
-            weights=settings["weights"],
-            **common,
-        )
-    else:
-        model, card = train.train_cnn(
-            splits["train"], splits["val"], class_names, num_epochs=settings["num_epochs"], **common
-        )
+    trainer = train.train_transfer if args.model == "xception" else train.train_cnn
+    model, card = trainer(config, splits, class_names, args.out, dataset, strategy=strategy)
     print(
         f"Saved {Path(args.out) / (card['name'] + '.keras')} after "
         f"{card['training_seconds']:.0f} s of training"
     )
     for name in ("val", "test", "test_leakfree"):
-        accuracy = train.split_accuracy(model, splits[name], class_names, settings["image_size"])
+        accuracy = train.split_accuracy(model, splits[name], class_names, config.image_size)
         print(f"{name:>13}: accuracy {accuracy:.4f} on {len(splits[name])} images")
     return 0
 
@@ -140,49 +127,51 @@ def _train(args: argparse.Namespace) -> int:
 def _split_tables(args: argparse.Namespace, card: dict) -> tuple[dict, dict]:
     """Load the model's splits (``--splits``, else next to the model), made if missing."""
     from course_utils.data.sources import resolve_dataset
-    from course_utils.data.splits import audit_and_split, load_splits
+    from course_utils.data.splits import load_or_make_splits
 
     split_dir = args.splits or course.splits_dir(Path(args.model).parent)
-    if not (split_dir / "dataset.json").is_file():
-        if args.data is None:
-            raise FileNotFoundError(
-                f"No splits in {split_dir}. Pass --data DIR (it is audited and split with the "
-                "model's seed), --splits DIR (notebook 01's ARTIFACTS_DIR/splits), or "
-                "--test-dir DIR."
-            )
-        print(f"No splits in {split_dir}: auditing and splitting {args.data} (seed {card['seed']})")
-        audit_and_split(resolve_dataset(args.data).to_dict(), split_dir, card["seed"])
-    loaded, dataset = load_splits(split_dir)
-    root = Path(args.data).expanduser().resolve() if args.data else Path(dataset["root"])
-    if str(root) != dataset["root"]:
-        print(f"Reading the split's files from {root} (they were listed under {dataset['root']})")
-        for table in loaded.values():
-            table["abs_path"] = [str(root / path) for path in table["path"]]
-    missing = [p for t in loaded.values() for p in t["abs_path"] if not Path(p).is_file()]
-    if missing:
+    saved = course.dataset_path(split_dir).is_file()
+    if not saved and args.data is None:
         raise FileNotFoundError(
-            f"{len(missing)} files of the splits in {split_dir} are missing, e.g. {missing[0]}; "
-            "pass --data with the folder the splits were made from."
+            f"No splits in {split_dir}. Pass --data DIR (it is audited and split with the "
+            "model's seed), --splits DIR (notebook 01's ARTIFACTS_DIR/splits), or "
+            "--test-dir DIR."
         )
+    source = None if saved else resolve_dataset(args.data).to_dict()
+    seed = None if saved else card["seed"]
+    loaded, dataset = load_or_make_splits(split_dir, source, seed, data_root=args.data)
+    if args.data is None:  # read from where they were listed: check the files are still there
+        loaded = _files_where_listed(loaded, dataset)
     return loaded, dataset
+
+
+def _files_where_listed(loaded: dict, dataset: dict) -> dict:
+    """Check the splits' files exist where they were listed; name ``--data`` if not."""
+    from course_utils.data.splits import reroot_splits
+
+    try:
+        return reroot_splits(loaded, dataset, dataset["root"])
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"{error} Pass --data with that folder.") from error
 
 
 def _evaluation_inputs(args: argparse.Namespace, card: dict) -> tuple[dict, object, dict]:
     """Return ``(test tables, validation table or None, notes for the metrics file)``."""
-    from course_utils import evaluate
+    from course_utils import cards
+    from course_utils.data.folders import scan_test_folder
 
     if args.test_dir is not None:
-        table, skipped = evaluate.scan_test_folder(args.test_dir, card["class_names"])
+        table, skipped = scan_test_folder(args.test_dir, card["class_names"])
         for line in skipped:
             print(f"note: skipped unreadable file {line}")
         print(f"{len(table)} images in {args.test_dir} ({len(skipped)} skipped)")
-        beside_model = course.splits_dir(Path(args.model).parent) / "dataset.json"
+        beside_model = course.dataset_path(course.splits_dir(Path(args.model).parent))
         has_splits = args.splits is not None or args.data is not None or beside_model.is_file()
         loaded = _split_tables(args, card)[0] if has_splits else {}
         notes = {"test_dir": str(args.test_dir), "skipped_files": skipped}
         return {"folder": table}, loaded.get("val"), notes
     loaded, _ = _split_tables(args, card)
-    matches = evaluate.splits_match_card(card, loaded["train"])
+    matches = cards.splits_match_card(card, loaded["train"])
     if matches is False:
         print(
             "WARNING: these splits are not the ones the model was trained on (the training "
@@ -194,80 +183,26 @@ def _evaluation_inputs(args: argparse.Namespace, card: dict) -> tuple[dict, obje
 
 def _evaluate(args: argparse.Namespace) -> int:
     """``evaluate``: score a saved model on its test splits or a folder; print a table."""
-    from course_utils import evaluate, train
+    from course_utils import evaluate, predict, report
 
     started = time.perf_counter()
-    model, card = train.load_model_with_card(args.model)
+    model, card = predict.load_model_with_card(args.model)
     tests, val, notes = _evaluation_inputs(args, card)
-    metrics, _ = evaluate.evaluate_model(
+    result = evaluate.evaluate_model(
         model, card, tests, val, args.bootstrap, seed=args.seed, batch_size=args.batch_size
     )
-    metrics.update(notes)
-    out = args.out or evaluate.metrics_path(Path(args.model).parent, card["name"])
-    evaluate.save_metrics(metrics, out)
-    print(evaluate.comparison_table({card["name"]: metrics}).to_string())
-    for sentence in evaluate.leakage_sentences({card["name"]: metrics}):
+    result.metrics.update(notes)
+    out = result.save(args.out or course.metrics_path(Path(args.model).parent, card["name"]))
+    print(report.comparison_table({card["name"]: result}).to_string())
+    for sentence in report.leakage_sentences({card["name"]: result}):
         print(sentence)
-    temperature = metrics["temperature"]
+    temperature = result.metrics["temperature"]
     fitted = "fitted on val" if temperature["fitted_on"] else "not fitted: no validation split"
     print(
         f"Temperature {temperature['value']:.2f} ({fitted}); wrote {out} in "
         f"{time.perf_counter() - started:.1f} s"
     )
     return 0
-
-
-def predict_image(
-    model: object, card: dict, path: Path, args: argparse.Namespace, explainer: object
-) -> dict:
-    """Predict, map and explain one image file; a bad image gives an ``error`` entry.
-
-    Args:
-        model: The loaded classifier.
-        card: Its model card.
-        path: The image file.
-        args: ``predict``'s arguments (``saliency``, ``overlay_out``).
-        explainer: An ``llm`` explainer.
-
-    Returns:
-        A JSON-ready dict: ``image``, ``ok`` and either ``error`` or ``predicted_class``,
-        ``probabilities``, ``method``, ``statistics``, ``overlay`` (path or None),
-        ``explanation`` (text), ``explanation_source``, ``explanation_error``, ``seconds``.
-    """
-    from course_utils import app, llm
-
-    entry: dict = {"image": str(path), "ok": False}
-    try:
-        image = app.load_image_bytes(Path(path).read_bytes(), int(card["image_size"]))
-    except (OSError, ValueError) as error:
-        return {**entry, "error": str(error)}
-    result = app.analyse(model, card, image, args.saliency, explainer)
-    overlay_path = None
-    if args.overlay_out:
-        args.overlay_out.mkdir(parents=True, exist_ok=True)
-        overlay_path = args.overlay_out / f"{Path(path).stem}_{args.saliency}.png"
-        overlay_path.write_bytes(llm.to_png_bytes(result["overlay"]))
-    explanation = result["explanation"]
-    statistics = {k: _plain(v) for k, v in result["statistics"].items()}
-    return {
-        **entry,
-        "ok": True,
-        "predicted_class": result["predicted_class"],
-        "confidence": round(result["confidence"], 6),
-        "probabilities": {k: round(v, 6) for k, v in result["probabilities"].items()},
-        "method": args.saliency,
-        "statistics": statistics,
-        "overlay": str(overlay_path) if overlay_path else None,
-        "explanation": explanation.text,
-        "explanation_source": explanation.source,
-        "explanation_error": explanation.error,
-        "seconds": round(result["seconds"], 3),
-    }
-
-
-def _plain(value: object) -> object:
-    """Make NumPy scalars JSON-ready."""
-    return value.item() if hasattr(value, "item") else value
 
 
 def _card(args: argparse.Namespace) -> int:
@@ -285,13 +220,13 @@ def _predict(args: argparse.Namespace) -> int:
     Exit status: 0 when at least one image was analysed, 1 when none was (every image
     bad); a missing model or card is a usage error (2, from ``main``).
     """
-    from course_utils import llm, train
+    from course_utils import analysis, llm, predict
 
-    model, card = train.load_model_with_card(args.model)
+    model, card = predict.load_model_with_card(args.model)
     explainer = llm.make_explainer(args.explain, model_id=args.gemini_model or llm.DEFAULT_MODEL)
     results = []
     for path in args.images:
-        entry = predict_image(model, card, path, args, explainer)
+        entry = analysis.analyse_file(model, card, path, args.saliency, explainer, args.overlay_out)
         results.append(entry)
         if args.json:
             print(json.dumps(entry), flush=True)
@@ -307,7 +242,7 @@ def _predict(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     """``demo``: run the notebooks in fast mode."""
     results = demo.run_demo(args.out, args.notebooks or None, args.notebooks_dir)
-    print(f"Summary: {Path(args.out) / 'summary.md'}")
+    print(f"Summary: {demo.summary_path(args.out)}")
     return 0 if results and all(r["ok"] for r in results) else 1
 
 
@@ -316,7 +251,7 @@ def _quiz(args: argparse.Namespace) -> int:
 
     Exit status: 0 after a drill, 1 when no question matches the filters.
     """
-    from course_utils import quiz
+    from course_utils import quiz, quiz_drill
 
     questions = quiz.load_questions(args.bank)
     chosen = quiz.filter_questions(questions, args.notebook, args.difficulty, args.group)
@@ -332,10 +267,10 @@ def _quiz(args: argparse.Namespace) -> int:
     if interactive is None:
         interactive = sys.stdin is not None and sys.stdin.isatty()
     if not interactive:
-        print(quiz.format_drill(chosen, show_answers=not args.no_answers))
+        print(quiz_drill.format_drill(chosen, show_answers=not args.no_answers))
         return 0
     progress = quiz.QuizProgress.load(args.progress) if args.progress else quiz.QuizProgress()
-    known, asked = quiz.interactive_drill(chosen, progress)
+    known, asked = quiz_drill.interactive_drill(chosen, progress)
     print(f"\nScore: {known} of {asked} known" + (f" ({known / asked:.0%})." if asked else "."))
     if args.progress:
         progress.save(args.progress)
@@ -419,6 +354,15 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("--test-fraction", type=float, default=0.15)
     split.add_argument("--seed", type=int, default=config.DEFAULT_SEED)
     split.set_defaults(handler=_data_split)
+
+    boxer = data_commands.add_parser(
+        "boxes", help="give each tumor scan its figshare tumor box (CSV, matched by content)"
+    )
+    boxer.add_argument("data_dir", type=Path, help="any tree of class folders")
+    boxer.add_argument("--out", type=Path, required=True, help="CSV file to write")
+    boxer.add_argument("--threshold", type=float, default=0.98, help="smallest similarity")
+    boxer.add_argument("--reference", type=Path, default=None, help="figshare reference .npz")
+    boxer.set_defaults(handler=_data_boxes)
 
     trainer = commands.add_parser("train", help="train a model as notebooks 02/03 do")
     trainer.add_argument("model", choices=("xception", "cnn"))

@@ -12,6 +12,11 @@ from course_utils import config, course
 FAST_PARAMETERS = {"FAST_MODE": True, "DATA_SOURCE": "phantoms", "SEED": config.DEFAULT_SEED}
 
 
+def summary_path(out_dir: str | Path) -> Path:
+    """Return where ``run_demo`` writes the run's summary: ``out_dir/summary.md``."""
+    return Path(out_dir) / "summary.md"
+
+
 def run_notebook(
     name: str, out_dir: str | Path, parameters: dict, folder: str | Path | None = None
 ) -> dict:
@@ -114,6 +119,6 @@ def write_summary(out_dir: Path, results: list[dict]) -> Path:
         snippet = course.summary_path(out_dir / "artifacts", result["notebook"])
         if snippet.is_file():
             lines += [snippet.read_text().strip(), ""]
-    path = out_dir / "summary.md"
+    path = summary_path(out_dir)
     path.write_text("\n".join(lines))
     return path

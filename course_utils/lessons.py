@@ -1,13 +1,12 @@
-"""Small computations the lessons show: worked examples, model tables, curves, comparisons.
+"""Plumbing of lessons 02 and 03: model tables, feature maps, comparisons, summaries.
 
-Everything here computes and returns numbers or tables; nothing draws (that is
-``viz``) and nothing writes files. The notebooks call these functions so that each
-figure and table in the text is computed, not typed in.
+The maths a lesson teaches (softmax, the loss, parameter counts) is written out in the
+notebook cell that teaches it; this module holds what only gets it onto the screen.
+Nothing here draws (that is ``viz``); only the ``write_*_summary`` functions write files.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -17,107 +16,15 @@ import keras
 import numpy as np
 import pandas as pd
 
-from course_utils.models import HEAD_NAME, compile_model, separable_vs_plain_params
+from course_utils import cards, course
+from course_utils.models import HEAD_NAME, compile_model
+from course_utils.training_history import overfitting_gap, read_history
 
-#: Keras clips probabilities to [EPSILON, 1 - EPSILON] before taking the logarithm.
-EPSILON = 1e-7
 #: The three flows of Xception and the blocks each holds (Chollet, 2017).
 XCEPTION_FLOWS = {"entry": range(1, 5), "middle": range(5, 13), "exit": range(13, 15)}
 
 
-# --- the loss ------------------------------------------------------------------------
-
-
-def softmax(logits: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Turn raw scores (logits) into probabilities that sum to 1.
-
-    Args:
-        logits: One score per class (the last axis holds the classes).
-
-    Returns:
-        ``exp(z) / sum(exp(z))`` along the last axis, computed stably.
-    """
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=-1, keepdims=True)
-    exp = np.exp(z)
-    return exp / exp.sum(axis=-1, keepdims=True)
-
-
-def cross_entropy_example(
-    probabilities: Sequence[float] | np.ndarray,
-    true_class: int | str,
-    class_names: Sequence[str] | None = None,
-) -> tuple[pd.DataFrame, float]:
-    """Work categorical cross-entropy out for one image, one class per row.
-
-    The loss is ``-sum_k y_k * ln(p_k)``: with a one-hot target only the true class's
-    term is non-zero, so the loss is ``-ln(p_true)``. The table also gives the
-    gradient of the loss with respect to each logit (the score before softmax),
-    ``p_k - y_k``: backpropagation starts from these numbers.
-
-    Args:
-        probabilities: The model's probabilities for the classes (sum to 1).
-        true_class: Index or name of the true class.
-        class_names: Names of the classes; None numbers them.
-
-    Returns:
-        ``(table, loss)``: the table has one row per class with the target ``y``, the
-        probability ``p``, the term ``-y ln p`` and the gradient ``p - y``; ``loss`` is
-        the sum of the terms. Probabilities are clipped to ``[1e-7, 1 - 1e-7]`` as in
-        Keras, so a probability of 0 gives a large, finite loss.
-
-    Raises:
-        ValueError: If the probabilities are negative, do not sum to 1, or the class
-            is unknown.
-    """
-    p = np.asarray(probabilities, dtype=np.float64).ravel()
-    names = list(class_names) if class_names is not None else [str(i) for i in range(len(p))]
-    if len(names) != len(p):
-        raise ValueError(f"{len(p)} probabilities but {len(names)} class names.")
-    if (p < 0).any() or not math.isclose(p.sum(), 1.0, abs_tol=1e-4):
-        raise ValueError(
-            f"Probabilities must be >= 0 and sum to 1 (got sum {p.sum():.4f}); "
-            "apply softmax to raw scores first."
-        )
-    index = names.index(true_class) if isinstance(true_class, str) else int(true_class)
-    if not 0 <= index < len(p):
-        raise ValueError(f"true_class {true_class!r} is not one of {names}.")
-    y = np.zeros_like(p)
-    y[index] = 1.0
-    terms = -y * np.log(np.clip(p, EPSILON, 1 - EPSILON))
-    table = pd.DataFrame(
-        {"target y": y, "probability p": p, "-y ln p": terms + 0.0, "gradient p - y": p - y},
-        index=pd.Index(names, name="class"),
-    )
-    return table, float(terms.sum())
-
-
 # --- Xception ------------------------------------------------------------------------
-
-
-def separable_savings(
-    shapes: Sequence[tuple[int, int]] | Sequence[tuple[int, int, int]], use_bias: bool = False
-) -> pd.DataFrame:
-    """Tabulate plain vs depthwise-separable convolution parameters for a few layers.
-
-    Args:
-        shapes: ``(in_channels, out_channels)`` or ``(in_channels, out_channels,
-            kernel_size)`` per layer; the kernel defaults to 3.
-        use_bias: Count a bias per output channel (Xception's separable convolutions
-            have none: batch norm follows them).
-
-    Returns:
-        One row per layer: channels, kernel, ``plain``, ``depthwise``, ``pointwise``,
-        ``separable`` parameters and ``ratio`` (plain / separable).
-    """
-    rows = []
-    for shape in shapes:
-        in_channels, out_channels, kernel = (*shape, 3)[:3]
-        counts = separable_vs_plain_params(in_channels, out_channels, kernel, use_bias)
-        rows.append(
-            {"in channels": in_channels, "out channels": out_channels, "kernel": kernel, **counts}
-        )
-    return pd.DataFrame(rows)
 
 
 def _block_number(name: str) -> int | None:
@@ -261,85 +168,7 @@ def feature_maps(model: keras.Model, image: np.ndarray, layer_name: str) -> np.n
     return np.asarray(probe.predict_on_batch(image[None]), dtype=np.float32)[0]
 
 
-# --- training curves -----------------------------------------------------------------
-
-
-def history_frame(history: Mapping | pd.DataFrame) -> pd.DataFrame:
-    """Turn one training history into a table with one row per epoch.
-
-    Args:
-        history: A Keras ``History.history`` dict, the dict ``train.fit_model``
-            returns or writes as ``<name>_history.json`` (with a ``"history"`` key), or
-            the table of its ``<name>_history.csv``.
-
-    Returns:
-        The metrics as columns (``loss``, ``val_loss``, ``accuracy`` ...) and an
-        ``epoch`` column counting from 1.
-
-    Raises:
-        ValueError: If there is no ``loss`` column.
-    """
-    if isinstance(history, pd.DataFrame):
-        frame = history.copy()
-        if "epoch" in frame:
-            frame["epoch"] = frame["epoch"] - frame["epoch"].min() + 1
-    else:
-        values = history.get("history", history)
-        frame = pd.DataFrame({key: list(column) for key, column in values.items()})
-    if "loss" not in frame:
-        raise ValueError(f"A training history needs a 'loss' column, got {list(frame.columns)}.")
-    if "epoch" not in frame:
-        frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
-    return frame.reset_index(drop=True)
-
-
-def read_history(path: str | Path) -> pd.DataFrame:
-    """Read a history file ``train.fit_model`` wrote (``.json`` or ``.csv``).
-
-    Args:
-        path: ``<name>_history.json`` or ``<name>_history.csv``.
-
-    Returns:
-        What ``history_frame`` returns.
-
-    Raises:
-        FileNotFoundError: If the file does not exist.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"No training history at {path}; train the model first (notebook 02 or 03)."
-        )
-    if path.suffix == ".csv":
-        return history_frame(pd.read_csv(path))
-    return history_frame(json.loads(path.read_text()))
-
-
-def overfitting_gap(history: Mapping | pd.DataFrame) -> dict[str, float | int]:
-    """Measure over-fitting from one training history.
-
-    Args:
-        history: Anything ``history_frame`` takes; needs ``loss``, ``val_loss``,
-            ``accuracy`` and ``val_accuracy``.
-
-    Returns:
-        ``best_epoch`` (lowest validation loss, from 1), ``epochs``, the training and
-        validation accuracy at the best epoch and their ``gap`` (train - val), the
-        same ``final_gap`` at the last epoch, and ``val_loss_rise``: how much the
-        validation loss rose from its best to the last epoch.
-    """
-    frame = history_frame(history)
-    best = int(frame["val_loss"].to_numpy().argmin())
-    last = len(frame) - 1
-    return {
-        "best_epoch": best + 1,
-        "epochs": len(frame),
-        "train_accuracy": float(frame["accuracy"].iloc[best]),
-        "val_accuracy": float(frame["val_accuracy"].iloc[best]),
-        "gap": float(frame["accuracy"].iloc[best] - frame["val_accuracy"].iloc[best]),
-        "final_gap": float(frame["accuracy"].iloc[last] - frame["val_accuracy"].iloc[last]),
-        "val_loss_rise": float(frame["val_loss"].iloc[last] - frame["val_loss"].iloc[best]),
-    }
+# --- learning rates ------------------------------------------------------------------
 
 
 def compare_learning_rates(
@@ -403,7 +232,7 @@ def compare_cards(cards: Mapping[str, Mapping]) -> pd.DataFrame:
     """Put the key facts of several model cards side by side.
 
     Args:
-        cards: ``{model name: card}`` (``train.load_card``).
+        cards: ``{model name: card}`` (``cards.load_card``).
 
     Returns:
         One row per model: ``parameters``, ``trainable at the end``, ``image size``,
@@ -426,3 +255,111 @@ def compare_cards(cards: Mapping[str, Mapping]) -> pd.DataFrame:
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "model"
     return table
+
+
+# --- what each lesson leaves behind --------------------------------------------------
+
+
+def phase_table(card: Mapping) -> pd.DataFrame:
+    """Tabulate the training phases a model card records, one row per phase.
+
+    Args:
+        card: A model card (``phases``).
+
+    Returns:
+        Columns ``what``, ``epochs`` ("run of max"), ``best epoch``, ``learning rate``,
+        ``seconds``, ``seconds per epoch``, ``trainable`` and ``val accuracy``, indexed
+        by the phase number.
+    """
+    rows = []
+    for phase in card["phases"]:
+        rows.append(
+            {
+                "what": phase["phase"].split(": ", 1)[-1],
+                "epochs": f"{phase['epochs_run']} of {phase['max_epochs']}",
+                "best epoch": phase["best_epoch"],
+                "learning rate": phase["learning_rate"],
+                "seconds": phase["seconds"],
+                "seconds per epoch": phase["seconds"] / max(phase["epochs_run"], 1),
+                "trainable": phase["trainable_params"],
+                "val accuracy": phase["best_val_metrics"].get("accuracy"),
+            }
+        )
+    index = pd.Index(range(1, len(rows) + 1), name="phase")
+    return pd.DataFrame(rows, index=index)
+
+
+def write_transfer_summary(
+    artifacts_dir: str | Path, card: Mapping, learning_rate_curves: Mapping[float, Sequence[float]]
+) -> list[str]:
+    """Write notebook 02's lines of the demo summary (``course.write_summary``).
+
+    Args:
+        artifacts_dir: The run's ``ARTIFACTS_DIR``.
+        card: The Xception card ``TrainingRun.save`` returned.
+        learning_rate_curves: What ``compare_learning_rates`` returned.
+
+    Returns:
+        The Markdown lines written.
+    """
+    phases = card["phases"]
+    extraction = sum(phase.get("feature_extraction_seconds", 0.0) for phase in phases)
+    described = "; ".join(
+        f"{phase['phase'].split(':')[0]}: {phase['epochs_run']} epoch"
+        f"{'s' * (phase['epochs_run'] != 1)}, {phase['seconds']:.1f} s, "
+        f"{phase['trainable_params']:,} trainable"
+        for phase in phases
+    )
+    rates = ", ".join(
+        f"{rate:g} -> {curve[-1]:.3f}" for rate, curve in learning_rate_curves.items()
+    )
+    best = card["best_val_metrics"]
+    lines = [
+        "## 02 · Transfer learning (Xception)",
+        "",
+        f"- Weights: {card['weights']}; image size {card['image_size']} px; "
+        f"{card['parameters']:,} parameters",
+        f"- Phases: {described}",
+        f"- Training time: {card['training_seconds']:.1f} s "
+        f"(feature extraction {extraction:.1f} s)",
+        f"- Best validation accuracy: {best['accuracy']:.1%} (loss {best['loss']:.3f})",
+        f"- Learning rates compared (last val loss): {rates}",
+    ]
+    course.write_summary(artifacts_dir, "02_transfer", lines)
+    return lines
+
+
+def write_cnn_summary(artifacts_dir: str | Path, card: Mapping) -> list[str]:
+    """Write notebook 03's lines of the demo summary, with Xception's when its card exists.
+
+    Args:
+        artifacts_dir: The run's ``ARTIFACTS_DIR`` (the CNN's history file is read
+            from it, and notebook 02's ``xception.json`` when present).
+        card: The CNN card ``TrainingRun.save`` returned.
+
+    Returns:
+        The Markdown lines written.
+    """
+    phase = card["phases"][0]
+    history_file = course.history_paths(artifacts_dir, card["name"])["history_json"]
+    gap = overfitting_gap(read_history(history_file))
+    best = card["best_val_metrics"]
+    lines = [
+        "## 03 · CNN from scratch",
+        "",
+        f"- {card['parameters']:,} parameters; image size {card['image_size']} px",
+        f"- Training: {phase['epochs_run']} epochs in {card['training_seconds']:.1f} s "
+        f"(best epoch {phase['best_epoch']})",
+        f"- Best validation accuracy: {best['accuracy']:.1%} (loss {best['loss']:.3f}); "
+        f"train - val accuracy at the best epoch: {gap['gap']:+.1%}",
+    ]
+    xception_file = course.model_path(artifacts_dir, "xception")
+    if course.card_path(xception_file).is_file():
+        xception = cards.load_card(xception_file)
+        lines.append(
+            f"- Xception (from 02): best validation accuracy "
+            f"{xception['best_val_metrics']['accuracy']:.1%}, "
+            f"{int(xception['parameters']):,} parameters"
+        )
+    course.write_summary(artifacts_dir, "03_cnn", lines)
+    return lines

@@ -1,52 +1,33 @@
-"""Explanations of a prediction in words: from Gemini, or written offline from the numbers.
+"""Explanations of a prediction in words from a multimodal Gemini model, and the factory.
 
-Two explainers share one interface, ``explain(scan_png, overlay_png, predicted_class,
-probabilities, method, statistics=None) -> Explanation``:
+:class:`GeminiExplainer` sends the scan, the saliency overlay, the prediction and the
+saliency method to a multimodal Gemini model through the ``google-genai`` SDK and asks
+for a short structured (JSON schema) answer. It has the ``wording.TextExplainer``
+interface, as ``wording.OfflineExplainer`` has; :func:`make_explainer` picks one.
 
-- :class:`GeminiExplainer` sends the scan, the saliency overlay, the prediction and the
-  saliency method to a multimodal Gemini model through the ``google-genai`` SDK and asks
-  for a short structured (JSON schema) answer;
-- :class:`OfflineExplainer` writes a factual explanation from the prediction and the
-  saliency statistics, without any network (no key, fast mode, tests).
-
-Neither ever raises for a service problem: a missing or invalid key, a refused or blocked
-answer, a timeout or no network all give ``Explanation(ok=False, error=<message>)`` whose
-``text`` shows the message, so an app keeps working. Every ``text`` ends with
-:data:`NOTICE`. Importing this module does nothing: the SDK is imported and the client is
-made on the first Gemini call.
+It never raises for a service problem: a missing or invalid key, a refused or blocked
+answer, a timeout or no network all give ``TextExplanation(ok=False, error=<message>)``
+whose ``text`` shows the message, so an app keeps working. Every ``text`` ends with
+``wording.NOTICE``. Importing this module does nothing: the SDK is imported and the
+client is made on the first Gemini call.
 """
 
 from __future__ import annotations
 
 import importlib
-import io
 import json
-import numbers
 import os
 import sys
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
-import numpy as np
-from PIL import Image
+from course_utils import course, images, wording
 
 #: Default Gemini model. ``gemini-1.5-flash`` is retired and answers 404 (model not found).
 DEFAULT_MODEL = "gemini-2.5-flash"
-#: Every explanation text ends with this notice.
-NOTICE = "Educational use only, not a diagnosis."
 #: Environment variables searched for a key, in this order.
 API_KEY_ENV_VARS = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 #: HTTP status codes retried with exponential backoff.
 RETRY_STATUS_CODES = (408, 429, 500, 502, 503, 504)
-#: A top probability below this is reported as low confidence.
-LOW_CONFIDENCE = 0.6
-#: Where each class typically occurs (given to Gemini and used by the offline explainer).
-TYPICAL_LOCATIONS = {
-    "glioma": "intra-axial, inside a cerebral hemisphere, within the brain tissue itself",
-    "meningioma": "extra-axial, against the dura next to the skull: convexity, falx or skull base",
-    "pituitary": "at the midline, in the sella turcica at the skull base",
-    "notumor": "none: no tumor is expected, so there is no typical location",
-}
 NO_KEY_MESSAGE = (
     "No API key: set GEMINI_API_KEY (or GOOGLE_API_KEY, or the Colab secret GEMINI_API_KEY) "
     "or use the offline explainer."
@@ -91,57 +72,8 @@ RESPONSE_SCHEMA: dict[str, Any] = {
 }
 
 
-@dataclass
-class Explanation:
-    """One explanation of one prediction.
-
-    Attributes:
-        text: Readable Markdown text; always ends with :data:`NOTICE`. On failure it is
-            the error message followed by the notice.
-        source: ``"gemini"`` or ``"offline"``.
-        ok: False when no explanation could be made (see ``error``).
-        error: The failure message, ``""`` when ``ok``.
-        fields: The structured answer (Gemini) or the facts used (offline).
-    """
-
-    text: str
-    source: Literal["gemini", "offline"]
-    ok: bool
-    error: str = ""
-    fields: dict[str, Any] = field(default_factory=dict)
-
-
-class Explainer(Protocol):
-    """What :class:`GeminiExplainer` and :class:`OfflineExplainer` have in common."""
-
-    def explain(
-        self,
-        scan_png: bytes,
-        overlay_png: bytes,
-        predicted_class: str,
-        probabilities: dict[str, float],
-        method: str,
-        statistics: dict[str, Any] | None = None,
-    ) -> Explanation:
-        """Explain one prediction (see :meth:`GeminiExplainer.explain`)."""
-        ...
-
-
 class _AnswerError(Exception):
     """The service answered, but not with a usable explanation (message for the user)."""
-
-
-def with_notice(text: str) -> str:
-    """Return ``text`` followed by a blank line and :data:`NOTICE`."""
-    return f"{text.rstrip()}\n\n{NOTICE}" if text.strip() else NOTICE
-
-
-def _failure(message: str, source: Literal["gemini", "offline"] = "gemini") -> Explanation:
-    """An ``ok=False`` explanation that shows ``message``."""
-    return Explanation(text=with_notice(message), source=source, ok=False, error=message)
-
-
-# --------------------------------------------------------------------------- keys, images
 
 
 def _colab_secret(name: str) -> str | None:
@@ -176,69 +108,6 @@ def find_api_key() -> str | None:
     return _colab_secret("GEMINI_API_KEY")
 
 
-def to_png_bytes(image: bytes | np.ndarray | Image.Image) -> bytes:
-    """Encode an image as PNG.
-
-    Args:
-        image: PNG bytes (returned unchanged), a PIL image, or an array of shape
-            (H, W), (H, W, 1), (H, W, 3) or (H, W, 4); float arrays are taken as 0–1.
-
-    Returns:
-        The PNG file content.
-
-    Raises:
-        ValueError: If the array has another shape or the bytes are not a PNG file.
-    """
-    if isinstance(image, bytes | bytearray):
-        if not bytes(image).startswith(b"\x89PNG\r\n\x1a\n"):
-            raise ValueError("expected PNG bytes (the file does not start with the PNG signature)")
-        return bytes(image)
-    if not isinstance(image, Image.Image):
-        array = np.asarray(image)
-        if array.ndim == 3 and array.shape[-1] == 1:
-            array = array[..., 0]
-        if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
-            raise ValueError(f"cannot make a PNG from an array of shape {array.shape}")
-        if array.dtype != np.uint8:
-            array = np.clip(np.nan_to_num(array.astype(np.float64)) * 255.0, 0, 255).round()
-        image = Image.fromarray(array.astype(np.uint8))
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-# --------------------------------------------------------------------------- wording
-
-
-def _pct(p: float) -> str:
-    """A probability as a short percentage (``"87%"``, ``"<1%"``)."""
-    return "<1%" if 0 < p < 0.005 else f"{100 * p:.0f}%"
-
-
-def _ranked(probabilities: dict[str, float]) -> list[tuple[str, float]]:
-    """Classes and probabilities, most likely first."""
-    return sorted(((str(k), float(v)) for k, v in probabilities.items()), key=lambda kv: -kv[1])
-
-
-def _probability_sentence(predicted_class: str, probabilities: dict[str, float]) -> str:
-    """The sentence "The model predicts X (87%); next most likely Y (9%)."."""
-    ranked = _ranked(probabilities)
-    top = dict(ranked).get(predicted_class)
-    sentence = f"The model predicts {predicted_class}"
-    sentence += f" ({_pct(top)})" if top is not None else ""
-    others = [(name, p) for name, p in ranked if name != predicted_class]
-    if others and top is not None and others[0][1] > top:
-        sentence += f", although {others[0][0]} has the highest probability ({_pct(others[0][1])})"
-    elif others:
-        sentence += f"; next most likely {others[0][0]} ({_pct(others[0][1])})"
-    return sentence + "."
-
-
-def _json_scalar(value: Any) -> Any:
-    """JSON fallback for NumPy scalars and arrays (anything else becomes its ``str``)."""
-    return value.tolist() if hasattr(value, "tolist") else str(value)
-
-
 def build_prompt(
     predicted_class: str,
     probabilities: dict[str, float],
@@ -251,13 +120,13 @@ def build_prompt(
         predicted_class: The class the model predicts.
         probabilities: Probability of every class.
         method: The saliency method that made the overlay (e.g. ``"Grad-CAM"``).
-        statistics: Optional saliency statistics (see :class:`OfflineExplainer`).
+        statistics: Optional saliency statistics (see ``wording.OfflineExplainer``).
 
     Returns:
         The prompt.
     """
-    probs = ", ".join(f"{name}: {p:.3f}" for name, p in _ranked(probabilities))
-    typical = "; ".join(f"{name}: {where}" for name, where in TYPICAL_LOCATIONS.items())
+    probs = ", ".join(f"{name}: {p:.3f}" for name, p in wording.ranked_probabilities(probabilities))
+    typical = "; ".join(f"{name}: {where}" for name, where in wording.TYPICAL_LOCATIONS.items())
     lines = [
         "You help students of an educational course on brain-tumor MRI classification "
         "understand what an image classifier looked at. This is not clinical use.",
@@ -268,7 +137,7 @@ def build_prompt(
         f"Saliency method: {method}.",
     ]
     if statistics:
-        stats = json.dumps(statistics, default=_json_scalar)
+        stats = json.dumps(course.to_jsonable(statistics))
         lines.append(f"Saliency statistics (fractions of width/height): {stats}")
     lines += [
         f"Typical locations, for reference: {typical}.",
@@ -302,10 +171,7 @@ def render_answer(fields: dict[str, Any], predicted_class: str, method: str) -> 
     if caveats:
         lines.append("**Caveats:**")
         lines += [f"- {c}" for c in caveats]
-    return with_notice("\n".join(lines))
-
-
-# --------------------------------------------------------------------------- Gemini answers
+    return wording.with_notice("\n".join(lines))
 
 
 def _enum_name(value: Any) -> str:
@@ -388,9 +254,6 @@ def describe_api_error(err: Exception, model_id: str, attempts: int = 1) -> str:
     if isinstance(code, int) and code >= 500:
         return f"The Gemini service failed ({code} {status}){tried}: try again later."
     return f"Gemini rejected the request ({code} {status}): {detail}"
-
-
-# --------------------------------------------------------------------------- explainers
 
 
 def _transport_errors(name: str) -> tuple[type[BaseException], ...]:
@@ -530,7 +393,7 @@ class GeminiExplainer:
         probabilities: dict[str, float],
         method: str,
         statistics: dict[str, Any] | None = None,
-    ) -> Explanation:
+    ) -> wording.TextExplanation:
         """Ask Gemini to explain one prediction.
 
         Args:
@@ -549,178 +412,17 @@ class GeminiExplainer:
 
         api_key = self.api_key or find_api_key()
         if not api_key:
-            return _failure(NO_KEY_MESSAGE)
+            return wording.failed_explanation(NO_KEY_MESSAGE)
         try:
-            images = to_png_bytes(scan_png), to_png_bytes(overlay_png)
+            pngs = images.to_png_bytes(scan_png), images.to_png_bytes(overlay_png)
             prompt = build_prompt(predicted_class, probabilities, method, statistics)
-            fields = parse_answer(self._generate(api_key, *images, prompt))
+            fields = parse_answer(self._generate(api_key, *pngs, prompt))
         except (errors.APIError, _AnswerError, *_transport_errors("TransportError")) as err:
-            return _failure(self._error_message(err))
+            return wording.failed_explanation(self._error_message(err))
         except ValueError as err:  # a bad image, or a request the SDK refuses to build
-            return _failure(f"Could not ask Gemini: {err}")
+            return wording.failed_explanation(f"Could not ask Gemini: {err}")
         text = render_answer(fields, predicted_class, method)
-        return Explanation(text=text, source="gemini", ok=True, fields=fields)
-
-
-class OfflineExplainer:
-    """Factual explanations written from the prediction and the saliency statistics.
-
-    No network and no model: the same inputs always give the same text. The statistics
-    (from ``course_utils.explain.saliency_statistics``) are all optional; missing keys make
-    the text shorter:
-
-    - ``centroid_x``, ``centroid_y``: centre of mass of the map, as fractions of the image
-      width / height (0 = left / top);
-    - ``side``: ``"left"``, ``"right"`` or ``"midline"`` (as displayed, image left/right);
-    - ``near_skull``: the mass lies next to the skull (the brain's outer edge);
-    - ``skull_base``: the mass lies at the skull base;
-    - ``spread``: share of the image area holding half of the map's mass (small = focal).
-
-    Args:
-        low_confidence: A top probability below this adds a low-confidence caveat.
-        data_note: Optional extra caveat about the data (e.g. "trained on phantoms").
-    """
-
-    source: Literal["offline"] = "offline"
-
-    def __init__(self, low_confidence: float = LOW_CONFIDENCE, data_note: str | None = None):
-        self.low_confidence = low_confidence
-        self.data_note = data_note
-
-    def explain(
-        self,
-        scan_png: bytes,
-        overlay_png: bytes,
-        predicted_class: str,
-        probabilities: dict[str, float],
-        method: str,
-        statistics: dict[str, Any] | None = None,
-    ) -> Explanation:
-        """Write an explanation of one prediction (the images are not used).
-
-        Args:
-            scan_png: The original scan (unused; same interface as Gemini).
-            overlay_png: The saliency overlay (unused).
-            predicted_class: The predicted class.
-            probabilities: Probability of every class.
-            method: The saliency method that made the map.
-            statistics: Saliency statistics (keys in the class docstring), or None.
-
-        Returns:
-            The explanation (always ``ok=True``).
-        """
-        stats = statistics or {}
-        where = describe_location(stats)
-        verdict = location_verdict(predicted_class, stats)
-        parts = [_probability_sentence(predicted_class, probabilities)]
-        if where:
-            parts.append(
-                f"The {method} map concentrates {where}" + (f", {verdict}." if verdict else ".")
-            )
-        else:
-            verdict = ""  # a verdict without the location it judges would confuse
-            parts.append(
-                f"No {method} saliency statistics were given, so its location is not described."
-            )
-        if predicted_class in TYPICAL_LOCATIONS and not verdict:
-            parts.append(
-                f"Typical location of {predicted_class}: {TYPICAL_LOCATIONS[predicted_class]}."
-            )
-        caveats = self._caveats(predicted_class, probabilities, method)
-        text = " ".join(parts) + "\n\n**Caveats:**\n" + "\n".join(f"- {c}" for c in caveats)
-        fields = {"location": where, "verdict": verdict, "caveats": caveats}
-        return Explanation(text=with_notice(text), source="offline", ok=True, fields=fields)
-
-    def _caveats(
-        self, predicted_class: str, probabilities: dict[str, float], method: str
-    ) -> list[str]:
-        """Confidence and interpretation caveats."""
-        caveats = [
-            f"The {method} map shows which pixels the model relied on, not where a tumor is."
-        ]
-        ranked = _ranked(probabilities)
-        p_predicted = dict(ranked).get(predicted_class, ranked[0][1] if ranked else None)
-        if p_predicted is not None and p_predicted < self.low_confidence:
-            caveats.append(
-                f"Low confidence: the probability of {predicted_class} ({_pct(p_predicted)}) "
-                f"is below {_pct(self.low_confidence)}."
-            )
-        if len(ranked) > 1 and ranked[0][1] - ranked[1][1] < 0.15:
-            caveats.append(f"{ranked[0][0]} and {ranked[1][0]} are close; the call is uncertain.")
-        if self.data_note:
-            caveats.append(self.data_note)
-        return caveats
-
-
-def _is_number(value: Any) -> bool:
-    """True for a real number (Python or NumPy), False for bools, None and the rest."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
-
-
-def describe_location(stats: dict[str, Any]) -> str:
-    """Where a saliency map's mass lies, in words (``""`` when nothing is known).
-
-    Args:
-        stats: Saliency statistics (keys in :class:`OfflineExplainer`); all optional.
-
-    Returns:
-        E.g. ``"near the skull in the hemisphere on the right of the image (centre at 72% of
-        the width, 40% of the height; focal)"``.
-    """
-    pieces = []
-    if stats.get("skull_base"):
-        pieces.append("at the skull base")
-    elif stats.get("near_skull"):
-        pieces.append("near the skull")
-    side = stats.get("side")
-    if side == "midline":
-        pieces.append("at the midline")
-    elif side in ("left", "right"):
-        pieces.append(f"in the hemisphere on the {side} of the image")
-    details = []
-    x, y = stats.get("centroid_x"), stats.get("centroid_y")
-    if _is_number(x) and _is_number(y):
-        details.append(f"centre at {_pct(float(x))} of the width, {_pct(float(y))} of the height")
-    spread = stats.get("spread")
-    if _is_number(spread):
-        details.append(
-            "focal" if spread < 0.1 else "diffuse" if spread > 0.3 else "moderately spread"
-        )
-    if not pieces and not details:
-        return ""
-    where = " ".join(pieces) if pieces else "in the image"
-    return f"{where} ({'; '.join(details)})" if details else where
-
-
-def location_verdict(predicted_class: str, stats: dict[str, Any]) -> str:
-    """Whether the map's location fits where the predicted class typically occurs.
-
-    Args:
-        predicted_class: The predicted class.
-        stats: Saliency statistics (keys in :class:`OfflineExplainer`).
-
-    Returns:
-        A clause such as ``"which is where meningiomas typically arise (…)"``, or ``""``
-        when the class or the needed statistics are unknown.
-    """
-    side, near = stats.get("side"), stats.get("near_skull")
-    base = stats.get("skull_base")
-    typical = TYPICAL_LOCATIONS.get(predicted_class, "")
-    if predicted_class == "meningioma" and (near is not None or base is not None):
-        fits = bool(near or base)
-    elif predicted_class == "glioma" and side is not None:
-        fits = side in ("left", "right") and not base
-    elif predicted_class == "pituitary" and side is not None:
-        fits = side == "midline" and base is not False
-    elif predicted_class == "notumor":
-        return "though no tumor is predicted, so there is no typical location to compare with"
-    else:
-        return ""
-    plural = {"glioma": "gliomas", "meningioma": "meningiomas", "pituitary": "pituitary tumors"}
-    name = plural[predicted_class]
-    if fits:
-        return f"which is where {name} typically arise ({typical})"
-    return f"which is not where {name} typically arise ({typical}); treat this with extra caution"
+        return wording.TextExplanation(text=text, source="gemini", ok=True, fields=fields)
 
 
 def make_explainer(
@@ -728,7 +430,7 @@ def make_explainer(
     model_id: str = DEFAULT_MODEL,
     api_key: str | None = None,
     **gemini_options: Any,
-) -> GeminiExplainer | OfflineExplainer:
+) -> GeminiExplainer | wording.OfflineExplainer:
     """Make an explainer.
 
     Args:
@@ -748,5 +450,5 @@ def make_explainer(
     if kind not in ("offline", "gemini", "auto"):
         raise ValueError(f"kind must be 'offline', 'gemini' or 'auto', not {kind!r}")
     if kind == "offline" or (kind == "auto" and not (api_key or find_api_key())):
-        return OfflineExplainer()
+        return wording.OfflineExplainer()
     return GeminiExplainer(model_id=model_id, api_key=api_key, **gemini_options)

@@ -1,7 +1,7 @@
 """A Markdown model card for people, written from the files a training run leaves.
 
-The JSON card next to every model (``train.write_model_card``) is for programs. This
-module turns it, the model's metrics (``evaluate.save_metrics``), the data audit and
+The JSON card next to every model (``cards.write_card``) is for programs. This
+module turns it, the model's metrics (``metrics_<model>.json``), the data audit and
 the splits' ``dataset.json`` into one Markdown page a person can read: what the model
 is, what it is for (teaching only), what data it saw, how well it did with
 uncertainty, and what it cannot do. Every number comes from those files.
@@ -11,33 +11,28 @@ Two functions::
     text = render_model_card(card, metrics, audit, splits)  # pure: dicts in, Markdown out
     path = write_markdown_card(ARTIFACTS / "cnn.keras")     # reads the files, writes cnn_card.md
 
-Nothing happens at import.
+Nothing happens at import, and nothing here loads TensorFlow.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
-from course_utils import course, evaluate, train
+from course_utils import cards, course, report
+from course_utils.metrics import HEALTHY_CLASS
 
 #: What each ``dataset.source`` of a card means.
 SOURCE_TEXT = {
-    "phantoms": "synthetic MRI phantoms made by `course_utils.synthetic` (not real scans)",
+    "phantoms": "synthetic MRI phantoms made by `course_utils.data.phantoms` (not real scans)",
     "kaggle": "the Kaggle Brain Tumor MRI Dataset (masoudnickparvar/brain-tumor-mri-dataset), "
     "downloaded with kagglehub",
     "local": "a local folder in the Kaggle layout (`Training/<class>/<image>`, "
     "`Testing/<class>/<image>`)",
 }
-#: Display names of the course's models.
-DISPLAY_NAMES = {"xception": "Xception", "cnn": "CNN"}
-#: Downsampling from the input to the feature map Grad-CAM uses, per model name.
-GRADCAM_STRIDE = {"cnn": 16, "xception": 32}
-TRAIN_FIX = "train it with notebook 02/03 or `python -m course_utils train`"
 EVALUATE_FIX = "run notebook 04 or `python -m course_utils evaluate --model PATH`"
 
 
@@ -87,8 +82,7 @@ def _duration(seconds: float) -> str:
 
 def _display_name(card: Mapping) -> str:
     """The model's display name (``CNN``, ``Xception`` or the card's name)."""
-    name = str(card.get("name", "model"))
-    return DISPLAY_NAMES.get(name, name)
+    return course.display_name(str(card.get("name", "model")))
 
 
 # --- 1. title and warning ------------------------------------------------------------
@@ -101,15 +95,8 @@ def _max_epochs(card: Mapping) -> object:
     return max(epochs) if epochs else "?"
 
 
-def warning_section(card: Mapping) -> list[str]:
-    """A loud block for a demo model: phantoms or fast mode prove only that the code runs.
-
-    Args:
-        card: The JSON model card.
-
-    Returns:
-        Markdown lines; empty for a model trained on real data with full settings.
-    """
+def _warning_section(card: Mapping) -> list[str]:
+    """A loud block for a demo model: phantoms or fast mode prove only that the code runs."""
     reasons = []
     if (card.get("dataset") or {}).get("source") == "phantoms":
         reasons.append("on **synthetic phantoms** (not real MRI scans)")
@@ -141,15 +128,8 @@ def _random_weights_note(card: Mapping) -> list[str]:
     ]
 
 
-def title_section(card: Mapping) -> list[str]:
-    """The title and a one-line summary.
-
-    Args:
-        card: The JSON model card.
-
-    Returns:
-        Markdown lines.
-    """
+def _title_section(card: Mapping) -> list[str]:
+    """The title and a one-line summary."""
     classes = list(card["class_names"])
     source = (card.get("dataset") or {}).get("source", "unknown")
     train_images = card["split_sizes"].get("train", "?")
@@ -193,7 +173,7 @@ def phases_table(phases: list[Mapping]) -> str:
         if any("kept" in p for p in phases):
             row["kept"] = "yes" if phase.get("kept", True) else "no (weights of the phase before)"
         rows.append(row)
-    return evaluate.markdown_table(pd.DataFrame(rows).set_index("phase"))
+    return report.markdown_table(pd.DataFrame(rows).set_index("phase"))
 
 
 def details_section(card: Mapping) -> list[str]:
@@ -237,12 +217,8 @@ def details_section(card: Mapping) -> list[str]:
 # --- 3. intended use -----------------------------------------------------------------
 
 
-def intended_use_section() -> list[str]:
-    """Section 3: education only; what is out of scope.
-
-    Returns:
-        Markdown lines.
-    """
+def _intended_use_section() -> list[str]:
+    """Section 3: education only; what is out of scope."""
     return [
         "## Intended use",
         "",
@@ -262,34 +238,18 @@ def intended_use_section() -> list[str]:
 # --- 4. data -------------------------------------------------------------------------
 
 
-def split_sizes_table(card: Mapping, splits: Mapping | None, metrics: Mapping | None) -> str:
-    """The images in each split, from ``dataset.json``, else the card and the metrics.
-
-    Args:
-        card: The JSON model card (``split_sizes`` of train and val).
-        splits: The splits' ``dataset.json`` (``counts``), or None.
-        metrics: The metrics (``images`` of each test split), or None.
-
-    Returns:
-        A one-row Markdown table.
-    """
+def _split_sizes_table(card: Mapping, splits: Mapping | None, metrics: Mapping | None) -> str:
+    """The images in each split, from ``dataset.json``, else the card and the metrics."""
     counts = dict(card["split_sizes"])
     for name, result in ((metrics or {}).get("splits") or {}).items():
         counts.setdefault(name, result.get("images"))
     counts.update((splits or {}).get("counts") or {})
     frame = pd.DataFrame([counts], index=pd.Index(["images"], name="split"))
-    return evaluate.markdown_table(frame)
+    return report.markdown_table(frame)
 
 
-def audit_lines(audit: Mapping) -> list[str]:
-    """What the data audit found, and how the splits handle it.
-
-    Args:
-        audit: The audit report (``summary`` and optionally ``root``).
-
-    Returns:
-        Markdown bullet lines.
-    """
+def _audit_lines(audit: Mapping) -> list[str]:
+    """What the data audit found, and how the splits handle it."""
     s = audit["summary"]
     test_files, leaked = s.get("test_files", 0), s.get("test_files_leaked", 0)
     lines = [
@@ -345,16 +305,16 @@ def data_section(
     if audit is not None:
         if audit.get("root") and audit["root"] != dataset.get("root"):
             lines.append(f"- Note: the audit below is of `{audit['root']}`, not the model's root.")
-        lines += audit_lines(audit)
+        lines += _audit_lines(audit)
     else:
         lines.append("- No audit report next to the model (run notebook 01 with this folder).")
-    return lines + ["", split_sizes_table(card, splits, metrics), ""]
+    return lines + ["", _split_sizes_table(card, splits, metrics), ""]
 
 
 # --- 5. metrics ----------------------------------------------------------------------
 
 
-def per_class_table(result: Mapping, healthy: str = evaluate.HEALTHY_CLASS) -> str:
+def per_class_table(result: Mapping, healthy: str = HEALTHY_CLASS) -> str:
     """Precision, recall, F1, support and the missed-as-healthy share of each class.
 
     Args:
@@ -375,9 +335,7 @@ def per_class_table(result: Mapping, healthy: str = evaluate.HEALTHY_CLASS) -> s
         }
         for name, values in result["per_class"].items()
     }
-    return evaluate.markdown_table(
-        pd.DataFrame.from_dict(rows, orient="index").rename_axis("class")
-    )
+    return report.markdown_table(pd.DataFrame.from_dict(rows, orient="index").rename_axis("class"))
 
 
 def split_metrics_lines(name: str, result: Mapping, temperature: Mapping) -> list[str]:
@@ -396,7 +354,7 @@ def split_metrics_lines(name: str, result: Mapping, temperature: Mapping) -> lis
     level = f"{boot.get('confidence', 0.95):.0%}"
     fitted = f"fitted on {temperature.get('val_images', '?')} validation images"
     fitted = fitted if temperature.get("fitted_on") else "not fitted: no validation split"
-    title = evaluate.SPLIT_TITLES.get(name, name).capitalize()
+    title = report.SPLIT_TITLES.get(name, name).capitalize()
     return [
         f"### {title} split ({result['images']} images)",
         "",
@@ -405,7 +363,7 @@ def split_metrics_lines(name: str, result: Mapping, temperature: Mapping) -> lis
         f"- **Macro-F1:** {_num(result['macro_f1'])} ({level} CI {_num(f1_low)} to "
         f"{_num(f1_high)})",
         f"- **Missed tumors:** {missed['missed']}/{missed['tumor_images']} tumor images "
-        f"({_pct(missed['rate'])}) predicted as {evaluate.HEALTHY_CLASS}; false alarms: "
+        f"({_pct(missed['rate'])}) predicted as {HEALTHY_CLASS}; false alarms: "
         f"{_pct(missed.get('false_alarm_rate'))} of healthy images called a tumor",
         f"- **Macro AUC (one-vs-rest):** {_num(result['macro_auc'])}",
         f"- **Calibration (ECE, {cal.get('bins', '?')} bins):** {_num(cal['ece'])} before, "
@@ -417,16 +375,8 @@ def split_metrics_lines(name: str, result: Mapping, temperature: Mapping) -> lis
     ]
 
 
-def provenance_lines(card: Mapping, metrics: Mapping) -> list[str]:
-    """Warnings about where the metrics come from (other splits, other training run).
-
-    Args:
-        card: The JSON model card.
-        metrics: The saved metrics.
-
-    Returns:
-        Markdown lines, possibly empty.
-    """
+def _provenance_lines(card: Mapping, metrics: Mapping) -> list[str]:
+    """Warnings about where the metrics come from (other splits, other training run)."""
     lines = []
     if metrics.get("splits_match_training") is False:
         lines.append(
@@ -470,30 +420,22 @@ def metrics_section(card: Mapping, metrics: Mapping | None) -> list[str]:
         **metrics,
         **_nan_for_none({k: metrics[k] for k in ("splits", "leakage") if k in metrics}),
     }
-    table = evaluate.comparison_table({name: clean}).map(_na_cell)
-    lines += provenance_lines(card, metrics) + [evaluate.markdown_table(table), ""]
+    table = report.comparison_table({name: clean}).map(_na_cell)
+    lines += _provenance_lines(card, metrics) + [report.markdown_table(table), ""]
     temperature = metrics.get("temperature") or {}
     for split, result in clean["splits"].items():
         lines += split_metrics_lines(split, result, temperature)
     if "leakage" in clean and "test_leakfree" in clean["splits"]:
         lines += ["### Train-test leak", ""]
-        lines += [f"- {sentence}" for sentence in evaluate.leakage_sentences({name: clean})] + [""]
+        lines += [f"- {sentence}" for sentence in report.leakage_sentences({name: clean})] + [""]
     return lines
 
 
 # --- 6. limitations, 7. saliency -----------------------------------------------------
 
 
-def limitations_section(card: Mapping, metrics: Mapping | None) -> list[str]:
-    """Section 6: what the data, the splits and the measurements cannot show.
-
-    Args:
-        card: The JSON model card.
-        metrics: The saved metrics, or None.
-
-    Returns:
-        Markdown lines.
-    """
+def _limitations_section(card: Mapping, metrics: Mapping | None) -> list[str]:
+    """Section 6: what the data, the splits and the measurements cannot show."""
     temperature = (metrics or {}).get("temperature") or {}
     val_images = temperature.get("val_images", card["split_sizes"].get("val", "?"))
     lines = [
@@ -523,16 +465,10 @@ def limitations_section(card: Mapping, metrics: Mapping | None) -> list[str]:
     return lines + [""]
 
 
-def saliency_section(card: Mapping) -> list[str]:
-    """Section 7: what the saliency maps and explanations of lesson 05 can and cannot say.
-
-    Args:
-        card: The JSON model card.
-
-    Returns:
-        Markdown lines.
-    """
-    stride, size = GRADCAM_STRIDE.get(str(card.get("name"))), int(card["image_size"])
+def _saliency_section(card: Mapping) -> list[str]:
+    """Section 7: what the saliency maps and explanations of lesson 05 can and cannot say."""
+    info, size = course.MODELS.get(str(card.get("name"))), int(card["image_size"])
+    stride = info.gradcam_stride if info else None
     grid = f" (about {size // stride}x{size // stride} cells for this {size} px model)"
     return [
         "## Saliency caveats",
@@ -563,7 +499,7 @@ def render_model_card(
     """Render a Markdown model card from a model's files, already loaded.
 
     Args:
-        card: The JSON model card (``train.load_card``).
+        card: The JSON model card (``cards.load_card``).
         metrics: The saved metrics (``metrics_<name>.json``); None renders a "Not
             evaluated yet" line.
         audit: The data audit (``audit.json``), or None.
@@ -573,14 +509,14 @@ def render_model_card(
         The Markdown text.
     """
     lines = [
-        *title_section(card),
-        *warning_section(card),
+        *_title_section(card),
+        *_warning_section(card),
         *details_section(card),
-        *intended_use_section(),
+        *_intended_use_section(),
         *data_section(card, audit, splits, metrics),
         *metrics_section(card, metrics),
-        *limitations_section(card, metrics),
-        *saliency_section(card),
+        *_limitations_section(card, metrics),
+        *_saliency_section(card),
         f"_Written by `python -m course_utils card` from `{card.get('model_file', '?')}`'s JSON "
         "card and the files beside it._",
     ]
@@ -590,42 +526,35 @@ def render_model_card(
 # --- files ---------------------------------------------------------------------------
 
 
-def _read_json(path: Path, what: str, fix: str) -> dict | None:
-    """Read a JSON object; None when the file is missing, a ValueError when it is corrupt."""
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"The {what} {path} is not valid JSON ({error}); {fix}.") from error
-    if not isinstance(data, dict):
-        raise ValueError(f"The {what} {path} is not a JSON object; {fix}.")
-    return data
-
-
 def load_model_files(model_path: str | Path) -> tuple[Path, dict]:
-    """Find a model's ``.keras`` file and read its JSON card, without loading the model.
+    """Find a model's file and read its JSON card, without loading the model.
 
     Args:
-        model_path: ``ARTIFACTS/<model>.keras`` (its ``.json`` or bare stem work too).
+        model_path: ``ARTIFACTS/<model>.keras`` (its ``.json``, ``.weights.h5`` or bare
+            stem work too).
 
     Returns:
-        ``(keras path, card)``.
+        ``(.keras path, card)``; the ``.keras`` file itself may be absent when the
+        weights file is there.
 
     Raises:
-        FileNotFoundError: If the ``.keras`` file or its card is missing.
+        FileNotFoundError: If both model files or the card are missing.
         ValueError: If the card is not valid JSON or lacks required keys.
     """
-    json_path = train.card_path(model_path)
-    keras_path = json_path.with_suffix(".keras")
-    for path in (keras_path, json_path):
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} does not exist: {TRAIN_FIX} (--out {path.parent}).")
-    card = _read_json(json_path, "model card", TRAIN_FIX + " again")
-    missing = [key for key in train.REQUIRED_CARD_KEYS if key not in card]
-    if missing:
-        raise ValueError(f"The model card {json_path} lacks {missing}; {TRAIN_FIX} again.")
-    return keras_path, card
+    keras_path = course.keras_path(model_path)
+    if not keras_path.is_file() and not course.weights_path(model_path).is_file():
+        raise FileNotFoundError(
+            f"{keras_path} does not exist: {cards.TRAIN_FIX} (--out {keras_path.parent})."
+        )
+    return keras_path, cards.load_card(keras_path)
+
+
+def _read_optional(path: Path, what: str, fix: str, key: str) -> dict | None:
+    """Read a JSON file beside the model: None when absent, ValueError when it lacks ``key``."""
+    data = course.read_json(path, what, fix, required=False)
+    if data is not None and not isinstance(data.get(key), dict):
+        raise ValueError(f"The {what} {path} has no {key!r}; {fix}.")
+    return data
 
 
 def write_markdown_card(model_path: str | Path, out: str | Path | None = None) -> Path:
@@ -647,18 +576,15 @@ def write_markdown_card(model_path: str | Path, out: str | Path | None = None) -
     """
     keras_path, card = load_model_files(model_path)
     folder = keras_path.parent
-    metrics_file = evaluate.metrics_path(folder, str(card.get("name", keras_path.stem)))
-    metrics = _read_json(
-        metrics_file, "metrics file", EVALUATE_FIX.replace("PATH", str(keras_path))
+    metrics_file = course.metrics_path(folder, str(card.get("name", keras_path.stem)))
+    fix = EVALUATE_FIX.replace("PATH", str(keras_path))
+    numbers = _read_optional(metrics_file, "metrics file", fix, "splits")
+    audit = _read_optional(
+        course.audit_path(folder), "audit report", "re-run notebook 01", "summary"
     )
-    if metrics is not None and not isinstance(metrics.get("splits"), dict):
-        raise ValueError(f"The metrics file {metrics_file} has no 'splits'; {EVALUATE_FIX}.")
-    audit = _read_json(course.audit_path(folder), "audit report", "re-run notebook 01")
-    if audit is not None and not isinstance(audit.get("summary"), dict):
-        raise ValueError(f"The audit report {course.audit_path(folder)} has no 'summary'.")
-    splits_file = course.splits_dir(folder) / "dataset.json"
-    splits = _read_json(splits_file, "split description", "re-run notebook 01")
-    path = Path(out) if out is not None else folder / f"{keras_path.stem}_card.md"
+    splits_file = course.dataset_path(course.splits_dir(folder))
+    splits = course.read_json(splits_file, "split description", "re-run notebook 01", False)
+    path = Path(out) if out is not None else course.markdown_card_path(keras_path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_model_card(card, metrics, audit, splits))
+    path.write_text(render_model_card(card, numbers, audit, splits))
     return path

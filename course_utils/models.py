@@ -14,7 +14,9 @@ calls the same object, its trained weights are already in place for phase 2.
 
 from __future__ import annotations
 
+import inspect
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 import keras
@@ -418,34 +420,71 @@ def trainable_counts(model: keras.Model) -> dict[str, int]:
     return {"trainable": trainable, "non_trainable": frozen, "total": trainable + frozen}
 
 
-def separable_vs_plain_params(
-    in_channels: int, out_channels: int, kernel_size: int = 3, use_bias: bool = True
-) -> dict[str, int | float]:
-    """Compare the parameters of a depthwise-separable and a plain convolution.
+# --- rebuilding a saved model from its card ----------------------------------------------
 
-    A plain k x k convolution learns one k x k x C_in filter per output channel. A
-    separable one learns one k x k filter per input channel (depthwise), then mixes
-    channels with 1 x 1 filters (pointwise), like Xception's ``SeparableConv2D``.
+#: The builders a card's ``build`` entry can name.
+BUILDERS = {"xception": build_xception_classifier, "cnn": build_cnn}
+#: Builder arguments a card does not record: the name, and weights that a saved model replaces.
+_NOT_RECORDED = ("name", "weights")
+
+
+def build_spec(builder: str, image_size: int, num_classes: int) -> dict:
+    """Describe how to rebuild a model exactly: the ``build`` entry of its card.
+
+    Every argument of the builder is recorded with its current default, so a later
+    change of a default cannot change what an old card rebuilds.
 
     Args:
-        in_channels: Input channels C_in.
-        out_channels: Output channels C_out.
-        kernel_size: Side k of the square kernel.
-        use_bias: Count one bias per output channel (Keras' default).
+        builder: ``"xception"`` or ``"cnn"`` (a key of ``BUILDERS``).
+        image_size: Side of the square input.
+        num_classes: Number of classes.
 
     Returns:
-        ``{"plain", "depthwise", "pointwise", "separable", "ratio"}``; ``ratio`` is
-        plain / separable.
+        E.g. ``{"builder": "cnn", "image_size": 128, "num_classes": 4, "filters": [...]}``.
+
+    Raises:
+        ValueError: If the builder is unknown.
     """
-    bias = out_channels if use_bias else 0
-    plain = kernel_size * kernel_size * in_channels * out_channels + bias
-    depthwise = kernel_size * kernel_size * in_channels
-    pointwise = in_channels * out_channels + bias
-    separable = depthwise + pointwise
-    return {
-        "plain": plain,
-        "depthwise": depthwise,
-        "pointwise": pointwise,
-        "separable": separable,
-        "ratio": plain / separable,
+    if builder not in BUILDERS:
+        raise ValueError(f"Unknown builder {builder!r}; use one of {list(BUILDERS)}.")
+    parameters = inspect.signature(BUILDERS[builder]).parameters.values()
+    spec = {
+        parameter.name: list(parameter.default)
+        if isinstance(parameter.default, tuple)
+        else parameter.default
+        for parameter in parameters
+        if parameter.name not in _NOT_RECORDED
     }
+    return {"builder": builder, **spec, "image_size": int(image_size), "num_classes": num_classes}
+
+
+def build_from_card(card: Mapping) -> keras.Model:
+    """Rebuild a trained model's architecture from its card, ready for ``load_weights``.
+
+    Xception is built with ``weights=None`` (no download): the saved weights replace
+    them. A ``.keras`` file saved by one Keras 3 version may not load in another; its
+    ``<name>.weights.h5`` loads into this rebuilt model in any of them.
+
+    Args:
+        card: A model card with a ``build`` entry (``build_spec``).
+
+    Returns:
+        The untrained model, with the architecture the card records.
+
+    Raises:
+        ValueError: If the card has no ``build`` entry or names an unknown builder.
+    """
+    spec = dict(card.get("build") or {})
+    builder = spec.pop("builder", None)
+    if builder not in BUILDERS:
+        raise ValueError(
+            f"The model card of {card.get('name', 'this model')!r} has no usable 'build' entry "
+            f"(builder {builder!r}); re-train the model with notebook 02/03 or `python -m "
+            "course_utils train` to write a card that records its architecture."
+        )
+    arguments = {
+        key: tuple(value) if isinstance(value, list) else value for key, value in spec.items()
+    }
+    if builder == "xception":
+        arguments["weights"] = None
+    return BUILDERS[builder](**arguments)

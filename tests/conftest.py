@@ -25,7 +25,7 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.fixture(scope="session")
 def phantom_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small phantom dataset with planted problems, made once per test session."""
-    from course_utils.data.phantoms import synthesize_dataset
+    from course_utils.data.phantom_dataset import synthesize_dataset
 
     root = tmp_path_factory.mktemp("phantoms") / "data"
     synthesize_dataset(root, per_class=16, test_per_class=6, image_size=96, seed=7, progress=False)
@@ -37,7 +37,9 @@ def phantom_manifest(phantom_root: Path) -> dict:
     """The manifest of ``phantom_root`` (what was planted)."""
     import json
 
-    return json.loads((phantom_root / "phantom_manifest.json").read_text())
+    from course_utils.data.phantom_dataset import MANIFEST_NAME
+
+    return json.loads((phantom_root / MANIFEST_NAME).read_text())
 
 
 @pytest.fixture(scope="session")

@@ -66,10 +66,10 @@ def app_artifacts(phantom_root: Path, tmp_path_factory: pytest.TempPathFactory) 
     out = tmp_path_factory.mktemp("browser") / "artifacts"
     split_dir = splits.ensure_splits(course.splits_dir(out), phantom_root, "phantoms", 42)
     tables, dataset = splits.load_splits(split_dir)
-    train.train_cnn(
-        tables["train"], tables["val"], CLASS_NAMES, out, image_size=64, num_epochs=1,
-        batch_size=16, fast=True, dataset=dataset,
-    )  # fmt: skip
+    config = train.TrainConfig.for_model(
+        "cnn", fast=True, image_size=64, num_epochs=1, batch_size=16
+    )
+    train.train_cnn(config, tables, CLASS_NAMES, out, dataset=dataset)
     return out
 
 

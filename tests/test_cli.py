@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from course_utils import cli, demo
+from course_utils.data import phantom_dataset
 
 
 def test_synth_then_audit(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -21,11 +22,11 @@ def test_synth_then_audit(tmp_path: Path, capsys: pytest.CaptureFixture) -> None
         )
         == 0
     )
-    assert (data / "phantom_manifest.json").is_file()
+    assert (data / phantom_dataset.MANIFEST_NAME).is_file()
     report_path = tmp_path / "audit.json"
     assert cli.main(["data", "audit", str(data), "--out", str(report_path)]) == 0
     report = json.loads(report_path.read_text())
-    manifest = json.loads((data / "phantom_manifest.json").read_text())
+    manifest = json.loads((data / phantom_dataset.MANIFEST_NAME).read_text())
     assert report["summary"]["unreadable"] == len(manifest["planted"]["corrupt"])
     from course_utils.data.audit import audit_dataset
 
@@ -89,7 +90,7 @@ def test_write_summary_collects_snippets(tmp_path: Path) -> None:
 
 
 def test_train_command_fast(phantom_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture):
-    from course_utils.train import load_model_with_card
+    from course_utils.predict import load_model_with_card
 
     out = tmp_path / "artifacts"
     argv = [
@@ -144,7 +145,7 @@ def toy_model_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
     import numpy as np
     import pandas as pd
 
-    from course_utils import train
+    from course_utils import cards
     from course_utils.config import CLASS_NAMES
     from course_utils.data.splits import save_splits
 
@@ -167,12 +168,12 @@ def toy_model_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
     model = keras.Model(inputs, dense(keras.layers.GlobalAveragePooling2D()(inputs)))
     dense.set_weights([np.tile(2 * levels / 3, (3, 1)) / 50, -(levels**2) / 50])
     model.save(out / "toy.keras")
-    card = {key: None for key in train.REQUIRED_CARD_KEYS}
+    card = {key: None for key in cards.REQUIRED_CARD_KEYS}
     card.update(
         name="toy",
         class_names=list(CLASS_NAMES),
         image_size=32,
-        dataset=train.dataset_facts(parts["train"]),
+        dataset=cards.dataset_facts(parts["train"]),
         seed=1,
         dataset_preprocessing="none",
     )
@@ -247,15 +248,9 @@ def test_evaluate_command_needs_splits_or_data(
 @pytest.fixture(scope="module")
 def cnn_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained small CNN with a complete model card."""
-    from course_utils import models, train
-    from course_utils.config import CLASS_NAMES
+    from tiny_cnn import save_tiny_cnn
 
-    path = tmp_path_factory.mktemp("predict") / "cnn.keras"
-    models.build_cnn(64, filters=(8, 16), last_block_convs=1).save(path)
-    card = dict.fromkeys(train.REQUIRED_CARD_KEYS)
-    card.update(name="cnn", class_names=list(CLASS_NAMES), image_size=64, seed=1)
-    train.write_model_card(path, card)
-    return path
+    return save_tiny_cnn(tmp_path_factory.mktemp("predict"))
 
 
 @pytest.fixture

@@ -68,7 +68,7 @@ def test_audit_finds_planted_label_conflict(phantom_audit, phantom_manifest) -> 
 
 
 def test_clean_phantoms_have_no_findings(tmp_path: Path) -> None:
-    from course_utils.data.phantoms import synthesize_dataset
+    from course_utils.data.phantom_dataset import synthesize_dataset
 
     synthesize_dataset(
         tmp_path,

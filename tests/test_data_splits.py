@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from course_utils import config
+from course_utils import config, course
 from course_utils.data import splits
 
 
@@ -181,3 +182,49 @@ def test_random_split_leakage_on_real_data(real_data_dir: Path) -> None:
     report = audit_dataset(real_data_dir, progress=False)
     result = splits.random_split_leakage(report.table, test_fraction=0.15, seed=42)
     assert (result["test_images"], result["leaked"], result["exact_leaked"]) == (857, 203, 55)
+
+
+def test_load_or_make_splits_reuses_only_the_same_root_and_seed(
+    phantom_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    source = {"root": str(phantom_root), "source": "local", "description": "test"}
+    target = tmp_path / "splits"
+    loaded, dataset = splits.load_or_make_splits(target, source, seed=3)
+    assert course.dataset_path(target).is_file() and dataset["seed"] == 3
+    assert set(loaded) == set(splits.SPLIT_FILES)
+    before = (target / "train.csv").stat().st_mtime_ns
+    capsys.readouterr()
+    splits.load_or_make_splits(target, source, seed=3)
+    assert "Using the splits" in capsys.readouterr().out
+    assert (target / "train.csv").stat().st_mtime_ns == before
+    _, any_saved = splits.load_or_make_splits(target)  # None matches any saved splits
+    assert any_saved["seed"] == 3
+    _, reseeded = splits.load_or_make_splits(target, source, seed=4)
+    assert reseeded["seed"] == 4 and "Auditing and splitting" in capsys.readouterr().out
+    copy = tmp_path / "copy"
+    shutil.copytree(phantom_root, copy)
+    _, other_root = splits.load_or_make_splits(target, {**source, "root": str(copy)}, seed=4)
+    assert other_root["root"] == str(copy.resolve())  # another root: split again
+
+
+def test_load_or_make_splits_without_splits_or_source_says_how_to_make_them(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(FileNotFoundError, match="data split"):
+        splits.load_or_make_splits(tmp_path / "none")
+
+
+def test_load_or_make_splits_rereads_the_files_from_another_root(
+    phantom_root: Path, tmp_path: Path
+) -> None:
+    source = {"root": str(phantom_root), "source": "local", "description": "test"}
+    target = tmp_path / "splits"
+    splits.load_or_make_splits(target, source, seed=3)
+    copy = tmp_path / "moved"
+    shutil.copytree(phantom_root, copy)
+    loaded, dataset = splits.load_or_make_splits(target, data_root=copy)
+    assert dataset["root"] == str(phantom_root.resolve())
+    for table in loaded.values():
+        assert all(path.startswith(str(copy.resolve())) for path in table["abs_path"])
+    with pytest.raises(FileNotFoundError, match="missing under"):
+        splits.load_or_make_splits(target, data_root=tmp_path / "empty")

@@ -1,4 +1,4 @@
-"""Lesson helpers: the worked loss, model tables, feature maps, curves, card comparisons."""
+"""Lesson plumbing and the maths notebook 02 shows: the loss, tables, curves, summaries."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
-from course_utils import lessons, models  # noqa: E402
+from course_utils import course, lessons, models, training_history  # noqa: E402
 
 CLASSES = ("glioma", "meningioma", "notumor", "pituitary")
 
@@ -24,20 +24,36 @@ def tiny_cnn() -> keras.Model:
     return models.build_cnn(32, num_classes=4, filters=(4, 8), dense_units=8, last_block_convs=1)
 
 
+#: Keras clips probabilities to [EPSILON, 1 - EPSILON] before taking the logarithm.
+EPSILON = 1e-7
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    """Notebook 02's softmax, as written in its cell."""
+    exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def _cross_entropy(p: np.ndarray, true_class: int) -> tuple[np.ndarray, float, np.ndarray]:
+    """Notebook 02's worked loss: one-hot y, terms -y ln p, their sum, the gradient p - y."""
+    y = np.eye(len(p))[true_class]
+    terms = -y * np.log(np.clip(p, EPSILON, 1 - EPSILON))
+    return terms, float(terms.sum()), p - y
+
+
 def test_cross_entropy_example_matches_hand_and_keras() -> None:
-    probabilities = [0.70, 0.15, 0.05, 0.10]
-    table, loss = lessons.cross_entropy_example(probabilities, "glioma", CLASSES)
+    probabilities = np.array([0.70, 0.15, 0.05, 0.10])
+    terms, loss, gradient = _cross_entropy(probabilities, CLASSES.index("glioma"))
     assert loss == pytest.approx(-math.log(0.70))  # 0.35667...
     assert loss == pytest.approx(0.356675, abs=1e-6)
     keras_loss = keras.losses.categorical_crossentropy(
         np.array([[1.0, 0, 0, 0]]), np.array([probabilities])
     )
     assert loss == pytest.approx(float(keras_loss[0]), rel=1e-6)
-    assert list(table.index) == list(CLASSES)
-    assert table["-y ln p"].sum() == pytest.approx(loss)
-    assert (table["-y ln p"].iloc[1:] == 0).all()
-    np.testing.assert_allclose(table["gradient p - y"], [-0.30, 0.15, 0.05, 0.10])
-    _, by_index = lessons.cross_entropy_example(probabilities, 3)
+    assert terms.sum() == pytest.approx(loss)
+    assert (terms[1:] == 0).all()
+    np.testing.assert_allclose(gradient, [-0.30, 0.15, 0.05, 0.10])
+    _, by_index, _ = _cross_entropy(probabilities, 3)
     assert by_index == pytest.approx(math.log(10))
 
 
@@ -47,31 +63,18 @@ def test_cross_entropy_gradient_is_p_minus_y() -> None:
     with tf.GradientTape() as tape:
         keras_loss = keras.losses.categorical_crossentropy(target, logits, from_logits=True)
     gradient = tape.gradient(keras_loss, logits).numpy()[0]
-    probabilities = lessons.softmax(logits.numpy()[0])
+    probabilities = _softmax(logits.numpy()[0].astype(np.float64))
     np.testing.assert_allclose(probabilities.sum(), 1.0)
-    table, loss = lessons.cross_entropy_example(probabilities, 1)
-    np.testing.assert_allclose(table["gradient p - y"], gradient, atol=1e-6)
+    _, loss, by_hand = _cross_entropy(probabilities, 1)
+    np.testing.assert_allclose(by_hand, gradient, atol=1e-6)
     assert loss == pytest.approx(float(keras_loss[0]), rel=1e-5)
 
 
-def test_cross_entropy_example_rejects_bad_input() -> None:
-    with pytest.raises(ValueError, match="sum to 1"):
-        lessons.cross_entropy_example([2.0, 0.3, -1.0, 0.5], 0)
-    with pytest.raises(ValueError, match="class names"):
-        lessons.cross_entropy_example([0.5, 0.5], 0, CLASSES)
-    with pytest.raises(ValueError, match="not one of"):
-        lessons.cross_entropy_example([0.5, 0.5], 2)
-    _, zero = lessons.cross_entropy_example([0.0, 1.0], 0)
-    assert np.isfinite(zero) and zero == pytest.approx(-math.log(lessons.EPSILON))
-
-
-def test_separable_savings_table() -> None:
-    table = lessons.separable_savings([(728, 728), (3, 32, 5)])
-    assert list(table["separable"]) == [9 * 728 + 728 * 728, 25 * 3 + 3 * 32]
-    assert list(table["kernel"]) == [3, 5]
-    assert table["ratio"].iloc[0] == pytest.approx(9 * 728 * 728 / 536536)
-    with_bias = lessons.separable_savings([(728, 728)], use_bias=True)
-    assert with_bias["separable"].iloc[0] == 536536 + 728
+def test_cross_entropy_clips_a_zero_probability() -> None:
+    _, zero, _ = _cross_entropy(np.array([0.0, 1.0]), 0)
+    assert np.isfinite(zero) and zero == pytest.approx(-math.log(EPSILON))
+    keras_zero = keras.losses.categorical_crossentropy(np.array([[1.0, 0]]), np.array([[0.0, 1]]))
+    assert zero == pytest.approx(float(keras_zero[0]), rel=1e-3)
 
 
 def test_xception_flows_add_up() -> None:
@@ -84,7 +87,7 @@ def test_xception_flows_add_up() -> None:
     assert flows.loc["exit", "blocks"] == "13-14"
     assert flows.loc["exit", "output shape"].endswith("x 2048")
     real = model.get_layer("block5_sepconv1").count_params()
-    assert real == lessons.separable_savings([(728, 728)])["separable"].iloc[0]
+    assert real == 9 * 728 + 728 * 728  # notebook 02: depthwise + pointwise, no bias
 
 
 def test_layer_table_sums_to_model(tiny_cnn: keras.Model) -> None:
@@ -122,18 +125,18 @@ def test_feature_maps_shape(tiny_cnn: keras.Model) -> None:
 
 def test_history_frame_and_read_history(tmp_path: Path) -> None:
     history = {"loss": [1.0, 0.8, 0.7], "val_loss": [1.1, 0.9, 1.0]}
-    frame = lessons.history_frame(history)
+    frame = training_history.history_frame(history)
     assert list(frame["epoch"]) == [1, 2, 3] and list(frame["loss"]) == history["loss"]
-    assert lessons.history_frame({"history": history}).equals(frame)
+    assert training_history.history_frame({"history": history}).equals(frame)
     (tmp_path / "run_history.json").write_text(json.dumps({"history": history, "seconds": 1}))
-    assert lessons.read_history(tmp_path / "run_history.json").equals(frame)
+    assert training_history.read_history(tmp_path / "run_history.json").equals(frame)
     pd.DataFrame({"epoch": [0, 1, 2], **history}).to_csv(tmp_path / "run.csv", index=False)
-    from_csv = lessons.read_history(tmp_path / "run.csv")
+    from_csv = training_history.read_history(tmp_path / "run.csv")
     assert list(from_csv["epoch"]) == [1, 2, 3]
     with pytest.raises(FileNotFoundError, match="train the model"):
-        lessons.read_history(tmp_path / "missing.json")
+        training_history.read_history(tmp_path / "missing.json")
     with pytest.raises(ValueError, match="loss"):
-        lessons.history_frame({"accuracy": [0.5]})
+        training_history.history_frame({"accuracy": [0.5]})
 
 
 def test_overfitting_gap() -> None:
@@ -143,7 +146,7 @@ def test_overfitting_gap() -> None:
         "accuracy": [0.40, 0.60, 0.80, 0.95],
         "val_accuracy": [0.35, 0.55, 0.56, 0.54],
     }
-    gap = lessons.overfitting_gap(history)
+    gap = training_history.overfitting_gap(history)
     assert gap["best_epoch"] == 2 and gap["epochs"] == 4
     assert gap["gap"] == pytest.approx(0.05)
     assert gap["final_gap"] == pytest.approx(0.41)
@@ -191,3 +194,59 @@ def test_compare_cards() -> None:
     assert table.loc["A", "trainable at the end"] == 400
     assert table.loc["B", "parameters"] == 10
     assert table.loc["A", "best val accuracy"] == 0.5
+
+
+def _card(name: str = "cnn") -> dict:
+    phase = {
+        "phase": "1: all layers",
+        "epochs_run": 3,
+        "max_epochs": 5,
+        "best_epoch": 2,
+        "learning_rate": 2e-3,
+        "seconds": 6.0,
+        "trainable_params": 400,
+        "best_val_metrics": {"accuracy": 0.55, "loss": 0.9},
+    }
+    return {
+        "name": name,
+        "parameters": 1000,
+        "image_size": 96,
+        "training_seconds": 6.0,
+        "weights": "random",
+        "best_val_metrics": {"accuracy": 0.55, "loss": 0.9},
+        "phases": [phase],
+    }
+
+
+def test_phase_table() -> None:
+    card = _card()
+    card["phases"].append({**card["phases"][0], "phase": "2: fine-tune", "epochs_run": 2})
+    table = lessons.phase_table(card)
+    assert list(table.index) == [1, 2] and table.index.name == "phase"
+    assert list(table["what"]) == ["all layers", "fine-tune"]
+    assert table.loc[1, "epochs"] == "3 of 5" and table.loc[2, "seconds per epoch"] == 3.0
+    assert table.loc[1, "val accuracy"] == 0.55
+
+
+def test_summaries_are_computed_from_the_run(tmp_path: Path) -> None:
+    history = {
+        "loss": [1.2, 0.8, 0.6],
+        "val_loss": [1.1, 0.9, 1.0],
+        "accuracy": [0.4, 0.7, 0.8],
+        "val_accuracy": [0.3, 0.55, 0.5],
+    }
+    paths = course.history_paths(tmp_path, "cnn")
+    paths["history_json"].write_text(json.dumps({"history": history}))
+    lines = lessons.write_cnn_summary(tmp_path, _card())
+    assert lines[0] == "## 03 · CNN from scratch"
+    assert "Best validation accuracy: 55.0% (loss 0.900)" in lines[4]
+    assert "+15.0%" in lines[4]  # 0.70 - 0.55 at the best epoch (2)
+    assert not any("Xception" in line for line in lines)
+    assert course.summary_path(tmp_path, "03_cnn").read_text() == "\n".join(lines) + "\n"
+
+    card = _card("xception")
+    card["phases"][0]["feature_extraction_seconds"] = 1.5
+    lines = lessons.write_transfer_summary(tmp_path, card, {1e-3: [1.2, 1.0], 1e-2: [1.3, 1.4]})
+    assert "feature extraction 1.5 s" in lines[4]
+    assert lines[-1].endswith("0.001 -> 1.000, 0.01 -> 1.400")
+    assert course.summary_path(tmp_path, "02_transfer").is_file()

@@ -1,4 +1,4 @@
-"""course_utils.llm: the real google-genai client against a local stub server, and offline text."""
+"""course_utils.llm: the real google-genai client against a local stub server, and the factory."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from gemini_stub import GeminiStub, answer_body, error_body, reply
 from PIL import Image
 
-from course_utils import llm
+from course_utils import llm, wording
 
 PROBS = {"meningioma": 0.87, "glioma": 0.09, "pituitary": 0.03, "notumor": 0.01}
 GOOD = {
@@ -69,13 +69,13 @@ def _explainer(url: str, **kwargs) -> llm.GeminiExplainer:
     return llm.GeminiExplainer(api_key="test-key-123", base_url=url, **options)
 
 
-def _explain(explainer: llm.GeminiExplainer, **kwargs) -> llm.Explanation:
+def _explain(explainer: llm.GeminiExplainer, **kwargs) -> wording.TextExplanation:
     return explainer.explain(SCAN, OVERLAY, "meningioma", PROBS, "Grad-CAM", **kwargs)
 
 
-def _assert_failure(result: llm.Explanation, *words: str) -> None:
+def _assert_failure(result: wording.TextExplanation, *words: str) -> None:
     assert not result.ok and result.source == "gemini"
-    assert result.text.endswith(llm.NOTICE) and result.error in result.text
+    assert result.text.endswith(wording.NOTICE) and result.error in result.text
     assert "Traceback" not in result.text
     for word in words:
         assert word.lower() in result.error.lower(), (word, result.error)
@@ -117,7 +117,7 @@ def test_good_answer_renders_readable_text(stub: GeminiStub) -> None:
         assert piece in result.text
     assert "Matches the typical location:** yes" in result.text
     assert "Grad-CAM" in result.text and "{" not in result.text
-    assert result.text.endswith(llm.NOTICE)
+    assert result.text.endswith(wording.NOTICE)
 
 
 @pytest.mark.parametrize("stub", [[reply(200, answer_body(json.dumps(GOOD)))]], indirect=True)
@@ -292,67 +292,6 @@ def test_client_is_made_lazily_and_reused(stub: GeminiStub) -> None:
     assert len(explainer._clients) == 1 and len(stub.requests) == 2
 
 
-# --------------------------------------------------------------------------- offline
-
-STATS = {
-    "meningioma": {"side": "right", "near_skull": True, "skull_base": False, "centroid_x": 0.8,
-                   "centroid_y": 0.35, "spread": 0.05},
-    "glioma": {"side": "left", "near_skull": False, "skull_base": False, "centroid_x": 0.3,
-               "centroid_y": 0.45, "spread": 0.2},
-    "pituitary": {"side": "midline", "near_skull": False, "skull_base": True, "centroid_x": 0.5,
-                  "centroid_y": 0.6, "spread": 0.04},
-    "notumor": {"side": "midline", "near_skull": False, "skull_base": False, "spread": 0.5},
-}  # fmt: skip
-EXPECTED = {
-    "meningioma": ["near the skull", "right", "extra-axial", "dura", "which is where"],
-    "glioma": ["hemisphere on the left", "intra-axial", "which is where"],
-    "pituitary": ["skull base", "midline", "sella", "which is where"],
-    "notumor": ["no tumor is predicted", "diffuse"],
-}
-
-
-@pytest.mark.parametrize("cls", sorted(STATS))
-def test_offline_text_per_class(cls: str) -> None:
-    probs = {c: (0.85 if c == cls else 0.05) for c in STATS}
-    result = llm.OfflineExplainer().explain(SCAN, OVERLAY, cls, probs, "Grad-CAM", STATS[cls])
-    assert result.ok and result.source == "offline" and result.error == ""
-    assert result.text.startswith(f"The model predicts {cls} (85%); next most likely")
-    assert "The Grad-CAM map concentrates" in result.text
-    for words in EXPECTED[cls]:
-        assert words in result.text, (words, result.text)
-    assert "not where a tumor is" in result.text and "Low confidence" not in result.text
-    assert result.text.endswith(llm.NOTICE)
-
-
-def test_offline_mismatch_and_low_confidence() -> None:
-    probs = {"meningioma": 0.45, "glioma": 0.40, "pituitary": 0.1, "notumor": 0.05}
-    stats = {"side": "left", "near_skull": False, "skull_base": False}
-    text = (
-        llm.OfflineExplainer(data_note="Trained on phantoms.")
-        .explain(SCAN, OVERLAY, "meningioma", probs, "Grad-CAM++", stats)
-        .text
-    )
-    assert "which is not where meningiomas typically arise" in text
-    assert "Low confidence" in text and "45%" in text and "are close" in text
-    assert "Trained on phantoms." in text and text.endswith(llm.NOTICE)
-
-
-@pytest.mark.parametrize("stats", [None, {}, {"spread": "n/a", "centroid_x": None}])
-def test_offline_without_statistics_still_works(stats) -> None:
-    result = llm.OfflineExplainer().explain(b"", b"", "pituitary", PROBS, "SmoothGrad", stats)
-    assert result.ok and "not described" in result.text
-    assert "sella" in result.text  # falls back to stating the typical location
-    assert result.text.endswith(llm.NOTICE)
-
-
-def test_offline_partial_statistics_and_unknown_class() -> None:
-    explainer = llm.OfflineExplainer()
-    partial = explainer.explain(b"", b"", "glioma", PROBS, "Grad-CAM", {"side": "right"})
-    assert "hemisphere on the right" in partial.text and "which is where gliomas" in partial.text
-    odd = explainer.explain(b"", b"", "other", {}, "Grad-CAM", {"near_skull": True})
-    assert odd.ok and "The model predicts other." in odd.text and odd.text.endswith(llm.NOTICE)
-
-
 # --------------------------------------------------------------------------- keys, factory
 
 
@@ -401,8 +340,8 @@ def test_find_api_key_colab_missing_or_not_shared(monkeypatch: pytest.MonkeyPatc
 
 
 def test_make_explainer(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert isinstance(llm.make_explainer("auto"), llm.OfflineExplainer)
-    assert isinstance(llm.make_explainer("offline", api_key="k"), llm.OfflineExplainer)
+    assert isinstance(llm.make_explainer("auto"), wording.OfflineExplainer)
+    assert isinstance(llm.make_explainer("offline", api_key="k"), wording.OfflineExplainer)
     gemini = llm.make_explainer("gemini", model_id="gemini-2.5-pro", timeout_s=5)
     assert isinstance(gemini, llm.GeminiExplainer) and gemini.model_id == "gemini-2.5-pro"
     assert gemini.timeout_s == 5
@@ -412,29 +351,12 @@ def test_make_explainer(monkeypatch: pytest.MonkeyPatch) -> None:
         llm.make_explainer("cloud")  # type: ignore[arg-type]
 
 
-def test_to_png_bytes() -> None:
-    assert llm.to_png_bytes(SCAN) == SCAN
-    for image in (np.zeros((5, 6)), np.zeros((5, 6, 1), np.uint8), np.ones((5, 6, 4))):
-        decoded = Image.open(io.BytesIO(llm.to_png_bytes(image)))
-        assert decoded.size == (6, 5)
-    with pytest.raises(ValueError, match="shape"):
-        llm.to_png_bytes(np.zeros((2, 2, 2)))
-    with pytest.raises(ValueError, match="PNG"):
-        llm.to_png_bytes(b"not a png")
-
-
 def test_import_makes_no_client_and_no_sdk_import() -> None:
     import subprocess
 
     code = "import sys, course_utils.llm; print('google.genai' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
-
-
-def test_offline_when_predicted_class_is_not_the_most_probable() -> None:
-    text = llm.OfflineExplainer().explain(b"", b"", "glioma", PROBS, "Grad-CAM").text
-    assert text.startswith("The model predicts glioma (9%), although meningioma has the highest")
-    assert "Low confidence: the probability of glioma (9%)" in text
 
 
 def test_numpy_statistics_work_offline_and_in_the_prompt() -> None:
@@ -446,7 +368,7 @@ def test_numpy_statistics_work_offline_and_in_the_prompt() -> None:
         "spread": np.float32(0.05),
         "peak": np.array([1, 2]),
     }
-    text = llm.OfflineExplainer().explain(b"", b"", "meningioma", PROBS, "Grad-CAM", stats).text
+    text = wording.OfflineExplainer().explain(b"", b"", "meningioma", PROBS, "Grad-CAM", stats).text
     assert "near the skull" in text and "80% of the width" in text and "focal" in text
     prompt = llm.build_prompt("meningioma", PROBS, "Grad-CAM", stats)
     assert '"near_skull": true' in prompt and '"peak": [1, 2]' in prompt

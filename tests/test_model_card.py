@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -215,3 +217,17 @@ def test_cli_card_writes_next_to_the_model_and_honours_out(
     assert str(out) in capsys.readouterr().out and "87.5%" in out.read_text()
     assert cli.main(["card", str(tmp_path / "none.keras")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_card_from_weights_only_and_without_tensorflow(tmp_path: Path) -> None:
+    model = _model_folder(tmp_path / "artifacts", _metrics(tmp_path))
+    model.rename(model.with_name("cnn.weights.h5"))  # a model that travels as weights + card
+    assert "87.5%" in model_card.write_markdown_card(model).read_text()
+    code = (
+        "import sys; from course_utils import cli; "
+        f"status = cli.main(['card', {str(model)!r}, '--out', {str(tmp_path / 'c.md')!r}]); "
+        "print(status, sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split("\n")[-2] == "0 []"
+    assert (tmp_path / "c.md").read_text().startswith("# Model card: CNN")

@@ -199,19 +199,51 @@ def test_imagenet_download_failure_explains_the_fixes(
     assert info.value.__cause__ is error
 
 
-def test_separable_vs_plain_params() -> None:
-    counts = models.separable_vs_plain_params(64, 128, kernel_size=3)
-    # plain: 3*3*64*128 + 128; depthwise: 3*3*64; pointwise: 64*128 + 128
-    assert counts["plain"] == 73_856
-    assert counts["depthwise"] == 576 and counts["pointwise"] == 8_320
-    assert counts["separable"] == 8_896
-    assert counts["ratio"] == pytest.approx(73_856 / 8_896)
-    assert models.separable_vs_plain_params(64, 128, use_bias=False)["plain"] == 73_728
+def test_separable_parameter_counts_of_notebook_02() -> None:
+    """The counts notebook 02 works out by hand (9 C_in C_out vs 9 C_in + C_in C_out)."""
+    c_in, c_out = 64, 128
+    plain = 3 * 3 * c_in * c_out + c_out  # one 3x3xC_in filter per output channel, + bias
+    depthwise, pointwise = 3 * 3 * c_in, c_in * c_out + c_out
+    assert plain == 73_856
+    assert depthwise == 576 and pointwise == 8_320
+    assert depthwise + pointwise == 8_896
+    assert plain / (depthwise + pointwise) == pytest.approx(73_856 / 8_896)
+    assert plain - c_out == 73_728  # without bias
 
     inputs = keras.Input((8, 8, 64))
     assert keras.Model(inputs, keras.layers.Conv2D(128, 3)(inputs)).count_params() == 73_856
     separable = keras.layers.SeparableConv2D(128, 3)(inputs)
     assert keras.Model(inputs, separable).count_params() == 8_896
+
+
+def test_build_from_card_rebuilds_xception_without_download(
+    xception: keras.Model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_download(*args: object, **kwargs: object) -> str:
+        raise AssertionError("build_from_card must not download ImageNet weights")
+
+    monkeypatch.setattr(keras.utils, "get_file", no_download)
+    spec = models.build_spec("xception", SIZE, 4)
+    assert spec["builder"] == "xception" and spec["pooling"] == "flatten"
+    assert "weights" not in spec and "name" not in spec
+    path = tmp_path / "xception.weights.h5"
+    xception.save_weights(path)
+    rebuilt = models.build_from_card({"name": "xception", "build": spec})
+    rebuilt.load_weights(path)
+    images = _images(2)
+    np.testing.assert_array_equal(
+        rebuilt.predict_on_batch(images), xception.predict_on_batch(images)
+    )
+    cnn_spec = models.build_spec("cnn", 64, 3)
+    assert cnn_spec["filters"] == [16, 32, 64, 128, 256]  # JSON-ready lists
+    assert (
+        models.build_from_card({"build": cnn_spec}).count_params()
+        == models.build_cnn(64, 3).count_params()
+    )
+    with pytest.raises(ValueError, match="Unknown builder"):
+        models.build_spec("resnet", 64, 3)
+    with pytest.raises(ValueError, match="'build' entry"):
+        models.build_from_card({"name": "old", "build": {"builder": "resnet"}})
 
 
 def test_cnn_is_small_flat_and_takes_raw_pixels() -> None:

@@ -10,26 +10,60 @@ import pytest
 
 from course_utils import config
 
-MODULES = [
+PACKAGE_DIR = Path(__file__).resolve().parents[1] / "course_utils"
+
+#: The layout of the package (issue 10): each of these modules must exist.
+EXPECTED_MODULES = [
     "course_utils",
     "course_utils.config",
     "course_utils.course",
-    "course_utils.viz",
-    "course_utils.data.phantoms",
-    "course_utils.cli",
+    "course_utils.data.sources",
     "course_utils.data.scan",
     "course_utils.data.audit",
     "course_utils.data.splits",
-    "course_utils.data.sources",
-    "course_utils.data.explore",
     "course_utils.data.pipeline",
+    "course_utils.data.explore",
+    "course_utils.data.phantoms",
+    "course_utils.data.phantom_dataset",
+    "course_utils.data.run_summary",
     "course_utils.models",
     "course_utils.train",
-    "course_utils.lessons",
+    "course_utils.cards",
+    "course_utils.predict",
+    "course_utils.metrics",
     "course_utils.evaluate",
+    "course_utils.model_card",
     "course_utils.explain",
     "course_utils.llm",
+    "course_utils.render",
+    "course_utils.app",
+    "course_utils.quiz",
+    "course_utils.quiz_drill",
+    "course_utils.quiz_widget",
+    "course_utils.demo",
+    "course_utils.viz",
+    "course_utils.cli",
 ]
+
+
+def _package_modules() -> list[str]:
+    """Every module of the package, found on disk (``__main__`` left out: it runs the CLI)."""
+    names = []
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        parts = list(path.relative_to(PACKAGE_DIR.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        if parts[-1] != "__main__":
+            names.append(".".join(parts))
+    return names
+
+
+MODULES = _package_modules()
+
+
+def test_package_has_the_planned_modules() -> None:
+    missing = sorted(set(EXPECTED_MODULES) - set(MODULES))
+    assert not missing, f"modules of the planned layout are missing: {missing}"
 
 
 def test_import_has_no_side_effects(tmp_path: Path) -> None:

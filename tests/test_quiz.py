@@ -9,7 +9,7 @@ import nbformat
 import pytest
 import yaml
 
-from course_utils import cli, course, quiz
+from course_utils import cli, course, quiz, quiz_drill, quiz_widget
 
 # ---------------------------------------------------------------- helpers
 
@@ -238,49 +238,51 @@ def test_pick_questions(questions: list[quiz.Question]) -> None:
 
 def test_format_question(questions: list[quiz.Question]) -> None:
     beta = questions[1]
-    text = quiz.format_question(beta, number=7)
+    text = quiz_drill.format_question(beta, number=7)
     assert text.splitlines()[0] == "7. [02 · conceptual · medium] beta"
     assert "What does **beta** mean?" in text
     assert "It means beta." in text
     assert 'Reread: notebook 02 (02_transfer.ipynb), section "5. The learning rate"' in text
-    hidden = quiz.format_question(beta, show_answer=False)
+    hidden = quiz_drill.format_question(beta, show_answer=False)
     assert hidden.startswith("[02 · conceptual · medium] beta")
     assert "It means beta" not in hidden and "Reread" not in hidden
 
 
 def test_long_lines_are_wrapped(questions: list[quiz.Question]) -> None:
     long = quiz.Question(**{**vars(questions[0]), "answer": "word " * 60 + "\n\n- item " * 2})
-    text = quiz.format_question(long, width=60)
+    text = quiz_drill.format_question(long, width=60)
     assert max(len(line) for line in text.splitlines()) <= 60
     code = "```\n" + "x = 1  # " + "long " * 30 + "\n```"
-    assert quiz.wrap_markdown(code, width=40) == code
+    assert quiz_drill.wrap_markdown(code, width=40) == code
 
 
 def test_wrapping_reflows_soft_line_breaks() -> None:
     text = "One paragraph broken\nin the middle.\n\n- An item\n  that goes on.\n- Next | item"
-    assert quiz.wrap_markdown(text, width=80, indent="  ") == (
+    assert quiz_drill.wrap_markdown(text, width=80, indent="  ") == (
         "  One paragraph broken in the middle.\n\n  - An item that goes on.\n  - Next | item"
     )
-    wrapped = quiz.wrap_markdown("- " + "word " * 30, width=40).splitlines()
+    wrapped = quiz_drill.wrap_markdown("- " + "word " * 30, width=40).splitlines()
     assert wrapped[0].startswith("- word") and all(
         line.startswith("  word") for line in wrapped[1:]
     )
     table = "| a | b |\n|---|---|"
-    assert quiz.wrap_markdown(table, width=5) == table
+    assert quiz_drill.wrap_markdown(table, width=5) == table
 
 
 def test_format_drill(questions: list[quiz.Question]) -> None:
-    drill = quiz.format_drill(questions[:2])
+    drill = quiz_drill.format_drill(questions[:2])
     assert drill.startswith("1. [01") and "\n\n2. [02" in drill
     assert "It means alpha" in drill and "It means beta" in drill
-    assert "It means" not in quiz.format_drill(questions[:2], show_answers=False)
-    assert quiz.format_drill([]) == "No questions."
+    assert "It means" not in quiz_drill.format_drill(questions[:2], show_answers=False)
+    assert quiz_drill.format_drill([]) == "No questions."
 
 
 def test_interactive_drill(questions: list[quiz.Question], capsys: pytest.CaptureFixture) -> None:
     replies = iter(["", "y", "", "n", "", "YES"])
     progress = quiz.QuizProgress({"beta"})
-    known, asked = quiz.interactive_drill(questions[:3], progress, ask=lambda _p: next(replies))
+    known, asked = quiz_drill.interactive_drill(
+        questions[:3], progress, ask=lambda _p: next(replies)
+    )
     assert (known, asked) == (2, 3)
     assert progress.known == {"alpha", "gamma"}
     assert "It means gamma" in capsys.readouterr().out
@@ -290,7 +292,7 @@ def test_interactive_drill_stops_at_end_of_input(questions: list[quiz.Question])
     def ask(_prompt: str) -> str:
         raise EOFError
 
-    assert quiz.interactive_drill(questions, ask=ask) == (0, 0)
+    assert quiz_drill.interactive_drill(questions, ask=ask) == (0, 0)
 
 
 # -------------------------------------------------------------- progress
@@ -323,7 +325,7 @@ def test_corrupt_progress(tmp_path: Path, content: str) -> None:
 
 def test_quiz_widget_reveal_and_mark(questions: list[quiz.Question], tmp_path: Path) -> None:
     path = tmp_path / "progress.json"
-    widget = quiz.build_quiz(questions, progress_path=path)
+    widget = quiz_widget.build_quiz(questions, progress_path=path)
     assert widget.status.value.startswith("Question 1 of 6 · 0 known (0 in this selection)")
     assert "alpha" in widget.question.value and widget.answer.value == ""
     assert widget.previous_button.disabled and not widget.next_button.disabled
@@ -345,7 +347,7 @@ def test_quiz_widget_reveal_and_mark(questions: list[quiz.Question], tmp_path: P
 
 
 def test_quiz_widget_end_and_display(questions: list[quiz.Question]) -> None:
-    widget = quiz.build_quiz(questions[:2])
+    widget = quiz_widget.build_quiz(questions[:2])
     widget.next_button.click()
     assert widget.next_button.disabled
     widget.known_button.click()
@@ -356,7 +358,7 @@ def test_quiz_widget_end_and_display(questions: list[quiz.Question]) -> None:
 
 def test_quiz_widget_filters(questions: list[quiz.Question], tmp_path: Path) -> None:
     path = quiz.QuizProgress({"delta"}).save(tmp_path / "progress.json")
-    widget = quiz.build_quiz(questions, notebook=3, progress_path=path)
+    widget = quiz_widget.build_quiz(questions, notebook=3, progress_path=path)
     assert [q.id for q in widget.selection] == ["delta", "epsilon"]
     assert widget.status.value == "Question 1 of 2 · 1 known (1 in this selection)"
     widget.next_button.click()
@@ -378,7 +380,7 @@ def test_quiz_widget_filters(questions: list[quiz.Question], tmp_path: Path) -> 
 
 def test_quiz_widget_only_not_yet_known(questions: list[quiz.Question], tmp_path: Path) -> None:
     path = quiz.QuizProgress({"delta"}).save(tmp_path / "progress.json")
-    widget = quiz.build_quiz(questions, notebook="03", progress_path=path)
+    widget = quiz_widget.build_quiz(questions, notebook="03", progress_path=path)
     widget.only_unknown.value = True
     assert [q.id for q in widget.selection] == ["epsilon"]
     widget.known_button.click()  # now every question of 03 is known; the selection stays
@@ -389,11 +391,11 @@ def test_quiz_widget_only_not_yet_known(questions: list[quiz.Question], tmp_path
 
 
 def test_quiz_widget_seed_and_bad_filter(questions: list[quiz.Question]) -> None:
-    first = [q.id for q in quiz.build_quiz(questions, seed=3).selection]
-    assert first == [q.id for q in quiz.build_quiz(questions, seed=3).selection]
+    first = [q.id for q in quiz_widget.build_quiz(questions, seed=3).selection]
+    assert first == [q.id for q in quiz_widget.build_quiz(questions, seed=3).selection]
     assert sorted(first) == sorted(q.id for q in questions)
     with pytest.raises(ValueError, match="Unknown group"):
-        quiz.build_quiz(questions, group="misc")
+        quiz_widget.build_quiz(questions, group="misc")
 
 
 # ------------------------------------------------------------------- CLI
@@ -457,3 +459,18 @@ def test_cli_interactive(
     out = capsys.readouterr().out
     assert "Stopped." in out and "Score: 1 of 1 known (100%)." in out
     assert "(1 questions known in all)" in out
+
+
+def test_bank_and_drill_do_not_import_ipywidgets() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from course_utils import quiz, quiz_drill; "
+        "quiz_drill.format_drill(quiz.load_questions()[:2]); "
+        "print('ipywidgets' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"

@@ -1,7 +1,8 @@
-"""Training: devices, the fit loop, cached-feature phase 1, whole trainings, model cards."""
+"""Training: config, devices, the fit loop, cached-feature phase 1, phases, saved models."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -15,7 +16,16 @@ from PIL import Image
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
-from course_utils import models, train  # noqa: E402
+from course_utils import (  # noqa: E402
+    cards,
+    course,
+    devices,
+    features,
+    fitting,
+    models,
+    predict,
+    train,
+)
 from course_utils.config import CLASS_NAMES  # noqa: E402
 from course_utils.data.pipeline import dataset_from_split  # noqa: E402
 
@@ -70,41 +80,40 @@ def cnn_run(
     out_dir = tmp_path_factory.mktemp("cnn_run")
     train_split, val_split = tiny_splits
     root = str(Path(train_split["abs_path"][0]).parents[1])
-    model, card = train.train_cnn(
-        train_split,
-        val_split,
-        CLASS_NAMES,
-        out_dir,
+    config = train.TrainConfig.for_model(
+        "cnn",
+        fast=True,
         image_size=IMAGE_SIZE,
         num_epochs=2,
         batch_size=6,
         learning_rate=3e-3,
         seed=0,
-        fast=True,
-        dataset={"source": "test phantoms", "root": root},
     )
+    splits = {"train": train_split, "val": val_split}
+    dataset = {"source": "test phantoms", "root": root}
+    model, card = train.train_cnn(config, splits, CLASS_NAMES, out_dir, dataset)
     return model, card, out_dir
 
 
 def test_configure_devices_on_cpu() -> None:
     if tf.config.list_physical_devices("GPU"):
         pytest.skip("this test describes a machine without GPU")
-    strategy = train.configure_devices()
+    strategy = devices.configure_devices()
     assert isinstance(strategy, type(tf.distribute.get_strategy()))
     assert not isinstance(strategy, tf.distribute.MirroredStrategy)
     assert strategy.num_replicas_in_sync == 1
     assert keras.mixed_precision.dtype_policy().name == "float32"
-    description = train.describe_devices(strategy)
+    description = devices.describe_devices(strategy)
     assert "CPU only" in description and "float32" in description
     try:
-        train.configure_devices(mixed_precision=True)
+        devices.configure_devices(mixed_precision=True)
         assert keras.mixed_precision.dtype_policy().name == "mixed_float16"
-        train.configure_devices(mixed_precision="auto")
+        devices.configure_devices(mixed_precision="auto")
         assert keras.mixed_precision.dtype_policy().name == "float32"
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
     with pytest.raises(ValueError, match="mixed_precision"):
-        train.configure_devices(mixed_precision="yes")
+        devices.configure_devices(mixed_precision="yes")
 
 
 def test_cnn_training_learns_and_writes_its_files(cnn_run: tuple) -> None:
@@ -126,7 +135,7 @@ def test_fit_model_writes_checkpoint_and_history(tmp_path: Path) -> None:
     labels = np.eye(4, dtype="float32")[rng.integers(0, 4, 16)]
     data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)
     model = models.compile_model(models.build_cnn(32, filters=(8, 16)))
-    result = train.fit_model(
+    result = fitting.fit_model(
         model, data, data, tmp_path / "out", "tiny", num_epochs=2, seed=0, verbose=0
     )
     assert result["epochs_run"] == 2 and 1 <= result["best_epoch"] <= 2
@@ -139,7 +148,7 @@ def test_fit_model_writes_checkpoint_and_history(tmp_path: Path) -> None:
     assert saved["history"]["val_loss"] == result["history"]["val_loss"]
     assert saved["best_val_metrics"]["loss"] == min(result["history"]["val_loss"])
     with pytest.raises(ValueError, match="num_epochs"):
-        train.fit_model(model, data, data, tmp_path, "bad", num_epochs=0, seed=0)
+        fitting.fit_model(model, data, data, tmp_path, "bad", num_epochs=0, seed=0)
 
 
 def test_head_on_cached_features_equals_full_model(
@@ -154,24 +163,24 @@ def test_head_on_cached_features_equals_full_model(
         return dataset_from_split(split, CLASS_NAMES, image_size=IMAGE_SIZE, batch_size=12)
 
     cache = tmp_path / "features" / "train.npz"
-    features, labels = train.extract_features(
+    train_features, labels = features.extract_features(
         model, data(train_split), cache_path=cache, dtype=np.float32
     )
-    val_features, val_labels = train.extract_features(model, data(val_split), dtype=np.float32)
-    assert features.shape == (36, 3, 3, 2048) and features.dtype == np.float32
-    compact, _ = train.extract_features(model, data(train_split))
+    val_features, val_labels = features.extract_features(model, data(val_split), dtype=np.float32)
+    assert train_features.shape == (36, 3, 3, 2048) and train_features.dtype == np.float32
+    compact, _ = features.extract_features(model, data(train_split))
     assert compact.dtype == np.float16, "the default halves the memory of cached features"
-    np.testing.assert_allclose(compact, features, rtol=2e-3, atol=1e-6)
+    np.testing.assert_allclose(compact, train_features, rtol=2e-3, atol=1e-6)
     expected = np.eye(4)[[CLASS_NAMES.index(label) for label in train_split["label"]]]
     np.testing.assert_array_equal(labels, expected)
 
-    cached_features, _ = train.extract_features(object(), data(train_split), cache_path=cache)
-    np.testing.assert_array_equal(cached_features, features)  # read back, base not run
+    cached_features, _ = features.extract_features(object(), data(train_split), cache_path=cache)
+    np.testing.assert_array_equal(cached_features, train_features)  # read back, base not run
 
-    head = models.build_head(features.shape[1:])
-    result = train.train_head_on_features(
+    head = models.build_head(train_features.shape[1:])
+    result = fitting.train_head_on_features(
         head,
-        features,
+        train_features,
         labels,
         val_features,
         val_labels,
@@ -185,41 +194,40 @@ def test_head_on_cached_features_equals_full_model(
     models.get_head(model).set_weights(head.get_weights())
     images = next(iter(data(train_split)))[0]
     from_full_model = model.predict_on_batch(images)
-    from_cached_features = head.predict_on_batch(features[: len(images)])
+    from_cached_features = head.predict_on_batch(train_features[: len(images)])
     np.testing.assert_allclose(from_full_model, from_cached_features, rtol=1e-4, atol=1e-6)
 
 
 def test_feature_cache_key_tracks_files_size_and_weights(tmp_path: Path) -> None:
     weights = tmp_path / "w.weights.h5"
     weights.write_bytes(b"one")
-    key = train.feature_cache_key(["a.png", "b.png"], 224, weights)
-    assert key == train.feature_cache_key(["a.png", "b.png"], 224, weights)
-    assert key != train.feature_cache_key(["b.png", "a.png"], 224, weights)
-    assert key != train.feature_cache_key(["a.png", "b.png"], 299, weights)
-    assert key != train.feature_cache_key(["a.png", "b.png"], 224, "imagenet")
+    key = features.feature_cache_key(["a.png", "b.png"], 224, weights)
+    assert key == features.feature_cache_key(["a.png", "b.png"], 224, weights)
+    assert key != features.feature_cache_key(["b.png", "a.png"], 224, weights)
+    assert key != features.feature_cache_key(["a.png", "b.png"], 299, weights)
+    assert key != features.feature_cache_key(["a.png", "b.png"], 224, "imagenet")
     weights.write_bytes(b"two")
-    assert key != train.feature_cache_key(["a.png", "b.png"], 224, weights)
-    random = train.feature_cache_key(["a.png"], 224, None, seed=1)
-    assert random != train.feature_cache_key(["a.png"], 224, None, seed=2)
+    assert key != features.feature_cache_key(["a.png", "b.png"], 224, weights)
+    random = features.feature_cache_key(["a.png"], 224, None, seed=1)
+    assert random != features.feature_cache_key(["a.png"], 224, None, seed=2)
 
 
 def test_train_transfer_two_phases(
     tiny_splits: tuple[pd.DataFrame, pd.DataFrame], tmp_path: Path
 ) -> None:
     train_split, val_split = tiny_splits
-    model, card = train.train_transfer(
-        train_split,
-        val_split,
-        CLASS_NAMES,
-        tmp_path,
+    config = train.TrainConfig.for_model(
+        "xception",
+        fast=True,
         image_size=IMAGE_SIZE,
-        num_epochs_phase1=1,
+        num_epochs=1,
         num_epochs_phase2=1,
         batch_size=12,
-        weights=None,
         seed=0,
-        fast=True,
-        feature_cache_dir=tmp_path / "features",
+    )
+    splits = {"train": train_split, "val": val_split}
+    model, card = train.train_transfer(
+        config, splits, CLASS_NAMES, tmp_path, feature_cache_dir=tmp_path / "features"
     )
     for name in (
         "xception.keras",
@@ -238,7 +246,7 @@ def test_train_transfer_two_phases(
     ]
     assert not any(layer.trainable for layer in batch_norms)
     assert card["preprocessing"] == "xception" and card["weights"] == "random"
-    loaded, loaded_card = train.load_model_with_card(tmp_path / "xception.keras")
+    loaded, loaded_card = predict.load_model_with_card(tmp_path / "xception.keras")
     images = np.random.default_rng(0).uniform(0, 255, (2, IMAGE_SIZE, IMAGE_SIZE, 3))
     np.testing.assert_allclose(
         loaded.predict_on_batch(images), model.predict_on_batch(images), atol=1e-6
@@ -248,9 +256,9 @@ def test_train_transfer_two_phases(
 
 def test_card_round_trip(cnn_run: tuple, tiny_splits: tuple) -> None:
     model, card, out_dir = cnn_run
-    loaded, loaded_card = train.load_model_with_card(out_dir / "cnn.keras")
+    loaded, loaded_card = predict.load_model_with_card(out_dir / "cnn.keras")
     assert loaded_card == card
-    assert set(train.REQUIRED_CARD_KEYS) <= set(card)
+    assert set(cards.REQUIRED_CARD_KEYS) <= set(card)
     images = np.random.default_rng(2).uniform(0, 255, (3, IMAGE_SIZE, IMAGE_SIZE, 3))
     np.testing.assert_allclose(
         loaded.predict_on_batch(images), model.predict_on_batch(images), atol=1e-6
@@ -271,34 +279,103 @@ def test_card_round_trip(cnn_run: tuple, tiny_splits: tuple) -> None:
 def test_load_model_with_card_errors(cnn_run: tuple, tmp_path: Path) -> None:
     _, card, out_dir = cnn_run
     with pytest.raises(FileNotFoundError, match=r"missing\.keras.*notebook 02"):
-        train.load_model_with_card(tmp_path / "missing.keras")
+        predict.load_model_with_card(tmp_path / "missing.keras")
     shutil.copy(out_dir / "cnn.keras", tmp_path / "cnn.keras")
     with pytest.raises(FileNotFoundError, match=r"cnn\.json"):
-        train.load_model_with_card(tmp_path / "cnn.keras")
+        predict.load_model_with_card(tmp_path / "cnn.keras")
     broken = {key: value for key, value in card.items() if key != "class_names"}
     (tmp_path / "cnn.json").write_text(json.dumps(broken))
     with pytest.raises(ValueError, match="class_names"):
-        train.load_model_with_card(tmp_path / "cnn.keras")
+        predict.load_model_with_card(tmp_path / "cnn.keras")
     with pytest.raises(ValueError, match="class_names"):
-        train.write_model_card(tmp_path / "cnn.keras", broken)
+        cards.write_card(tmp_path / "cnn.keras", broken)
     wrong_size = {**card, "image_size": IMAGE_SIZE + 1}
-    train.write_model_card(tmp_path / "cnn.keras", wrong_size)
+    cards.write_card(tmp_path / "cnn.keras", wrong_size)
     with pytest.raises(ValueError, match="does not match its card"):
-        train.load_model_with_card(tmp_path / "cnn.keras")
+        predict.load_model_with_card(tmp_path / "cnn.keras")
 
 
-def test_training_settings_defaults_and_overrides() -> None:
-    from course_utils import train as train_module
-
-    full = train_module.training_settings("xception")
-    assert full["weights"] == "imagenet" and full["image_size"] == 299
-    fast = train_module.training_settings("xception", fast=True)
-    assert fast["weights"] is None and fast["image_size"] < full["image_size"]
-    custom = train_module.training_settings("cnn", fast=True, num_epochs=7, image_size=None)
-    assert custom["num_epochs"] == 7
-    assert custom["image_size"] == train_module.FAST_OVERRIDES["cnn"]["image_size"]
+def test_train_config_defaults_and_overrides() -> None:
+    full = train.TrainConfig.for_model("xception")
+    assert full.weights == "imagenet" and full.image_size == 299
+    assert (full.num_epochs, full.batch_size, full.learning_rate) == (10, 32, 1e-3)
+    assert full.phase2_epochs == 10 and full.optimizer == "adamax" and full.patience == 5
+    fast = train.TrainConfig.for_model("xception", fast=True)
+    assert fast.weights is None and fast.image_size == 96 and fast.num_epochs == 2
+    assert fast.fast and fast.verbose == 2 and full.verbose == "auto"
+    cnn = train.TrainConfig.for_model("cnn")
+    assert (cnn.image_size, cnn.num_epochs, cnn.batch_size, cnn.learning_rate) == (
+        128,
+        30,
+        32,
+        2e-3,
+    )
+    assert cnn.optimizer == "adam" and cnn.patience == 10 and cnn.seed == 42
+    custom = train.TrainConfig.for_model("cnn", fast=True, num_epochs=7, image_size=None)
+    assert custom.num_epochs == 7
+    assert custom.image_size == train.TrainConfig.for_model("cnn", fast=True).image_size == 96
     with pytest.raises(ValueError, match="Unknown model 'resnet'"):
-        train_module.training_settings("resnet")
+        train.TrainConfig.for_model("resnet")
+    with pytest.raises(ValueError, match="epochs_total"):
+        train.TrainConfig.for_model("cnn", epochs_total=3)
+    with pytest.raises(ValueError, match="num_epochs"):
+        train.TrainConfig.for_model("cnn", num_epochs=0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cnn.num_epochs = 5  # type: ignore[misc]
+
+
+def test_phases_are_separate_calls_on_one_built_model(
+    tiny_splits: tuple[pd.DataFrame, pd.DataFrame], tmp_path: Path
+) -> None:
+    """Notebook 02's path: build once, phase 1, phase 2 on that same object, then save."""
+    config = train.TrainConfig.for_model(
+        "xception",
+        fast=True,
+        image_size=IMAGE_SIZE,
+        num_epochs=1,
+        num_epochs_phase2=1,
+        batch_size=12,
+        seed=0,
+    )
+    splits = {"train": tiny_splits[0], "val": tiny_splits[1]}
+    run = train.TrainingRun(config, splits, CLASS_NAMES, tmp_path)
+    model = run.build_model()
+    split_features = run.extract_features(model)
+    assert split_features.train_features.shape == (36, 3, 3, 2048)
+    assert not split_features.from_cache and split_features.seconds >= 0
+    head_before = [w.copy() for w in models.get_head(model).get_weights()]
+    phase1 = run.train_head(model, split_features)
+    assert any(
+        not np.array_equal(a, b)
+        for a, b in zip(head_before, models.get_head(model).get_weights(), strict=True)
+    ), "phase 1 trains the head of the model it was given"
+    assert phase1["feature_cache_hit"] is False and phase1["epochs_run"] == 1
+    phase2 = run.fine_tune(model, phase1)
+    assert phase2["learning_rate"] == pytest.approx(config.learning_rate / 10)
+    card = run.save(model, [phase1, phase2])
+    assert card["phases"] == [phase1, phase2]
+    assert card["training_seconds"] == pytest.approx(
+        phase1["seconds"] + phase1["feature_extraction_seconds"] + phase2["seconds"], abs=0.11
+    )
+    with pytest.raises(ValueError, match="'val' split"):
+        train.TrainingRun(config, {"train": tiny_splits[0]}, CLASS_NAMES, tmp_path)
+    with pytest.raises(ValueError, match="train_cnn trains the CNN"):
+        train.train_cnn(config, splits, CLASS_NAMES, tmp_path)
+
+
+def test_saved_weights_load_into_the_model_rebuilt_from_its_card(cnn_run: tuple) -> None:
+    """The cross-version path: card ``build`` entry + ``.weights.h5``, no ``.keras`` needed."""
+    model, card, out_dir = cnn_run
+    weights_file = course.weights_path(out_dir / "cnn.keras")
+    assert weights_file.is_file() and card["weights_file"] == weights_file.name
+    assert card["build"]["builder"] == "cnn" and card["build"]["image_size"] == IMAGE_SIZE
+    assert card["build"]["num_classes"] == len(CLASS_NAMES)
+    rebuilt = models.build_from_card(card)
+    rebuilt.load_weights(weights_file)
+    images = np.random.default_rng(3).uniform(0, 255, (3, IMAGE_SIZE, IMAGE_SIZE, 3))
+    np.testing.assert_array_equal(rebuilt.predict_on_batch(images), model.predict_on_batch(images))
+    with pytest.raises(ValueError, match="'build' entry"):
+        models.build_from_card({"name": "cnn"})
 
 
 def test_plateau_callback_only_without_a_schedule(tmp_path: Path) -> None:
@@ -307,9 +384,9 @@ def test_plateau_callback_only_without_a_schedule(tmp_path: Path) -> None:
         models.build_cnn(32, filters=(4, 8)), "adam", 1e-3, decay_steps=5
     )
     constant = models.compile_model(models.build_cnn(32, filters=(4, 8)), "adam", 1e-3)
-    assert train._has_schedule(scheduled) and not train._has_schedule(constant)
+    assert fitting._has_schedule(scheduled) and not fitting._has_schedule(constant)
     paths = {"model_path": tmp_path / "m.keras", "history_csv": tmp_path / "h.csv"}
-    kinds = [type(c).__name__ for c in train._callbacks(paths, 4, False, plateau=False)]
+    kinds = [type(c).__name__ for c in fitting._callbacks(paths, 4, False, plateau=False)]
     assert "ReduceLROnPlateau" not in kinds and "EarlyStopping" in kinds
 
 
@@ -321,32 +398,24 @@ def test_two_epochs_on_phantoms_lower_the_loss(phantom_audit, tmp_path: Path) ->
     parts = make_splits(phantom_audit.table, val_fraction=0.25, seed=0)
     for part in parts.values():
         part["abs_path"] = [str(phantom_audit.root / p) for p in part["path"]]
-    train.train_cnn(
-        parts["train"],
-        parts["val"],
-        CLASS_NAMES,
-        tmp_path,
-        image_size=64,
-        num_epochs=2,
-        batch_size=8,
-        learning_rate=1e-3,
-        seed=0,
-        fast=True,
+    config = train.TrainConfig.for_model(
+        "cnn", fast=True, image_size=64, num_epochs=2, batch_size=8, learning_rate=1e-3, seed=0
     )
+    train.train_cnn(config, parts, CLASS_NAMES, tmp_path)
     history = json.loads((tmp_path / "cnn_history.json").read_text())["history"]
     assert len(history["loss"]) == 2
     assert history["loss"][1] < history["loss"][0] - 0.05, history["loss"]
 
 
 def test_array_batches_shuffle_without_losing_rows() -> None:
-    features = np.arange(10, dtype=np.float16)[:, None]
+    values = np.arange(10, dtype=np.float16)[:, None]
     labels = np.eye(2, dtype=np.float32)[np.arange(10) % 2]
-    batches = train.ArrayBatches(features, labels, batch_size=4, seed=1)
+    batches = features.ArrayBatches(values, labels, batch_size=4, seed=1)
     assert len(batches) == 3
     first = np.concatenate([batches[i][0] for i in range(len(batches))]).ravel()
     assert sorted(first) == list(range(10)) and batches[0][0].dtype == np.float32
     batches.on_epoch_end()
     second = np.concatenate([batches[i][0] for i in range(len(batches))]).ravel()
     assert sorted(second) == list(range(10)) and not np.array_equal(first, second)
-    fixed = train.ArrayBatches(features, labels, batch_size=4, seed=None)
+    fixed = features.ArrayBatches(values, labels, batch_size=4, seed=None)
     assert np.concatenate([fixed[i][0] for i in range(3)]).ravel().tolist() == list(range(10))

@@ -10,7 +10,6 @@ it gives hundreds of false matches on this data.)
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from course_utils import config
+from course_utils import config, course
 from course_utils.data.scan import ScanResult, inspect_images, scan_dataset
 
 #: Default correlation above which two thumbnails count as the same picture.
@@ -131,10 +130,7 @@ class AuditReport:
         Returns:
             The path written.
         """
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2))
-        return path
+        return course.write_json(self.to_dict(), path)
 
 
 def similar_pairs(thumbnails: np.ndarray, threshold: float, chunk_size: int = 1024) -> pd.DataFrame:

@@ -55,7 +55,7 @@ def resolve_dataset(
             When None, ``$BTMRI_DATA_DIR`` is used if set.
         source: ``"kaggle"`` or ``"phantoms"``, used when no folder is given.
         kaggle_version: Kaggle dataset version (None: the latest).
-        phantom_params: Keyword arguments for ``phantoms.ensure_phantom_dataset``.
+        phantom_params: Keyword arguments for ``phantom_dataset.ensure_phantom_dataset``.
 
     Returns:
         The ``DatasetSource``.
@@ -75,7 +75,7 @@ def resolve_dataset(
         version = f"version {kaggle_version}" if kaggle_version else "latest version"
         return DatasetSource(root, "kaggle", f"Kaggle {config.KAGGLE_HANDLE} ({version}) at {root}")
     if source == "phantoms":
-        from course_utils.data.phantoms import ensure_phantom_dataset
+        from course_utils.data.phantom_dataset import ensure_phantom_dataset
 
         root = ensure_phantom_dataset(**(phantom_params or {}))
         return DatasetSource(root, "phantoms", f"synthetic MRI phantoms (not real scans) at {root}")

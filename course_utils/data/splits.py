@@ -9,17 +9,17 @@ of it is saved beside it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
-from course_utils import config
+from course_utils import config, course
 
 SPLIT_FILES = ("train", "val", "test", "test_leakfree")
 SPLIT_COLUMNS = ["path", "label", "group", "source_split"]
+_REMAKE_SPLITS = "re-run notebook 01, or `python -m course_utils data split DATA_DIR --out DIR`"
 
 
 def carve_split(
@@ -190,7 +190,7 @@ def save_splits(splits: dict[str, pd.DataFrame], out_dir: str | Path, dataset: d
         "root": str(Path(dataset["root"]).resolve()),
         "counts": {name: len(part) for name, part in splits.items()},
     }
-    (out_dir / "dataset.json").write_text(json.dumps(meta, indent=2, default=str))
+    course.write_json(meta, course.dataset_path(out_dir))
     return out_dir
 
 
@@ -208,14 +208,14 @@ def load_splits(split_dir: str | Path) -> tuple[dict[str, pd.DataFrame], dict]:
             or ``python -m course_utils data split``, first).
     """
     split_dir = Path(split_dir)
-    meta_path = split_dir / "dataset.json"
+    meta_path = course.dataset_path(split_dir)
     if not meta_path.is_file():
         raise FileNotFoundError(
-            f"No splits in {split_dir} (dataset.json missing). Run notebook 01 with the same "
+            f"No splits in {split_dir} ({meta_path.name} missing). Run notebook 01 with the same "
             "ARTIFACTS_DIR first, or `python -m course_utils data split DATA_DIR --out "
             f"{split_dir}`."
         )
-    dataset = json.loads(meta_path.read_text())
+    dataset = course.read_json(meta_path, "splits description", _REMAKE_SPLITS)
     root = Path(dataset["root"])
     splits = {}
     for name in SPLIT_FILES:
@@ -259,6 +259,101 @@ def audit_and_split(
     return folder
 
 
+def load_or_make_splits(
+    split_dir: str | Path,
+    source: dict | None = None,
+    seed: int | None = None,
+    data_root: str | Path | None = None,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+) -> tuple[dict[str, pd.DataFrame], dict]:
+    """Load the saved splits when they fit, else audit the data and make them.
+
+    The one reuse rule: saved splits are reused when their ``dataset.json`` names the
+    same data root as ``source`` and the same ``seed``; a ``source`` or ``seed`` of
+    None matches any saved splits. Otherwise ``source`` is audited and split with
+    ``seed`` (``audit_and_split``) and the new splits are loaded.
+
+    Args:
+        split_dir: The splits folder (``course.splits_dir(ARTIFACTS_DIR)``).
+        source: ``DatasetSource.to_dict()`` of the data the splits must come from, or
+            None to take whatever splits are saved.
+        seed: The seed the splits must have been made with (and new ones get), or None
+            for any saved seed (new ones then get ``config.DEFAULT_SEED``).
+        data_root: Read the files from this folder instead of the saved root (the data
+            was copied or moved); every file must then exist there.
+        val_fraction: Share of training kept for validation (new splits only).
+        test_fraction: Share carved for testing without a ``Testing`` folder (new splits).
+
+    Returns:
+        ``(splits, dataset)`` as ``load_splits`` returns them.
+
+    Raises:
+        FileNotFoundError: If no splits fit and ``source`` is None, or a file of the
+            splits is missing under ``data_root``.
+    """
+    split_dir = Path(split_dir)
+    saved = _saved_dataset(split_dir)
+    if saved is not None and _splits_fit(saved, source, seed):
+        print(f"Using the splits in {split_dir}")
+    elif source is None:
+        raise FileNotFoundError(
+            f"No splits in {split_dir} ({course.dataset_path(split_dir).name} missing). Run "
+            "notebook 01 with the same ARTIFACTS_DIR first, or `python -m course_utils data "
+            f"split DATA_DIR --out {split_dir}`."
+        )
+    else:
+        chosen_seed = config.DEFAULT_SEED if seed is None else seed
+        print(f"Auditing and splitting {source['root']} (seed {chosen_seed}) into {split_dir}")
+        audit_and_split(source, split_dir, chosen_seed, val_fraction, test_fraction)
+    loaded, dataset = load_splits(split_dir)
+    if data_root is not None:
+        loaded = reroot_splits(loaded, dataset, data_root)
+    return loaded, dataset
+
+
+def _saved_dataset(split_dir: Path) -> dict | None:
+    """Return the saved ``dataset.json`` of a splits folder, or None when there is none."""
+    path = course.dataset_path(split_dir)
+    return course.read_json(path, "splits description", _REMAKE_SPLITS, required=False)
+
+
+def _splits_fit(saved: dict, source: dict | None, seed: int | None) -> bool:
+    """Whether saved splits were made from ``source``'s root with ``seed`` (None: any)."""
+    same_root = source is None or saved.get("root") == str(Path(source["root"]).resolve())
+    return same_root and (seed is None or saved.get("seed") == seed)
+
+
+def reroot_splits(
+    splits: dict[str, pd.DataFrame], dataset: dict, data_root: str | Path
+) -> dict[str, pd.DataFrame]:
+    """Point the splits' ``abs_path`` at another copy of the data and check every file.
+
+    Args:
+        splits: Tables from ``load_splits`` (``path`` relative to the data root).
+        dataset: Their ``dataset.json`` facts (``root``: where they were listed).
+        data_root: The folder the files are read from now.
+
+    Returns:
+        The same tables with ``abs_path`` under ``data_root``.
+
+    Raises:
+        FileNotFoundError: If a file of the splits is not under ``data_root``.
+    """
+    root = Path(data_root).expanduser().resolve()
+    if str(root) != dataset["root"]:
+        print(f"Reading the split's files from {root} (they were listed under {dataset['root']})")
+    for table in splits.values():
+        table["abs_path"] = [str(root / path) for path in table["path"]]
+    missing = [p for t in splits.values() for p in t["abs_path"] if not Path(p).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{len(missing)} files of the splits are missing under {root}, e.g. {missing[0]}; "
+            "pass the folder the splits were made from."
+        )
+    return splits
+
+
 def ensure_splits(
     split_dir: str | Path,
     data_dir: str | Path | None = None,
@@ -266,6 +361,9 @@ def ensure_splits(
     seed: int = config.DEFAULT_SEED,
 ) -> Path:
     """Return notebook 01's splits, or make them when a lesson runs on its own.
+
+    Saved splits are used whatever data they came from (the lessons follow notebook
+    01); the data is found only when there are none (``load_or_make_splits``).
 
     Args:
         split_dir: Where the splits are (``course.splits_dir(ARTIFACTS_DIR)``).
@@ -283,13 +381,14 @@ def ensure_splits(
     from course_utils.data.sources import resolve_dataset
 
     split_dir = Path(split_dir)
-    if (split_dir / "dataset.json").is_file():
+    if _saved_dataset(split_dir) is not None:
         print(f"Using the splits of notebook 01 in {split_dir}")
         return split_dir
     print(f"No splits in {split_dir}: auditing and splitting the data as notebook 01 does.")
     source = resolve_dataset(data_dir, data_source)
     print("Data source:", source.description)
-    return audit_and_split(source.to_dict(), split_dir, seed)
+    load_or_make_splits(split_dir, source.to_dict(), seed)
+    return split_dir
 
 
 def encode_labels(labels: pd.Series | list[str], class_names: tuple[str, ...]) -> np.ndarray:

@@ -1,0 +1,104 @@
+"""course_utils.analysis: one scan analysed by every method, files as JSON entries, the summary."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from tiny_cnn import save_tiny_cnn
+
+from course_utils import analysis, course, images, predict, wording
+from course_utils.config import CLASS_NAMES
+
+
+def _png(image: Image.Image, fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def _scan(size: int = 80) -> Image.Image:
+    """A bright disk on black: a stand-in scan."""
+    y, x = np.mgrid[:size, :size]
+    disk = ((x - size / 2) ** 2 + (y - size / 2) ** 2 < (size / 3) ** 2) * 200
+    return Image.fromarray(disk.astype(np.uint8), "L")
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object, dict]:
+    """An untrained small CNN saved with a model card, loaded back."""
+    path = save_tiny_cnn(tmp_path_factory.mktemp("app-model"))
+    loaded, card = predict.load_model_with_card(path)
+    return path, loaded, card
+
+
+# ------------------------------------------------------------------ analyse
+
+
+@pytest.mark.parametrize("method", ["gradcam", "saliency", "smoothgrad", "gradcam++", "scorecam"])
+def test_analyse_every_method(tiny_model, method: str) -> None:
+    _, model, card = tiny_model
+    image = images.load_image_bytes(_png(_scan(80)), 64)
+    result = analysis.analyse(model, card, image, method, wording.OfflineExplainer())
+    assert list(result["probabilities"]) == list(CLASS_NAMES)
+    assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert result["predicted_class"] == CLASS_NAMES[result["class_index"]]
+    assert result["heatmap"].shape == (64, 64)
+    assert result["overlay"].shape == (64, 64, 3) and result["overlay"].dtype == np.uint8
+    assert "side" in result["statistics"]
+    assert result["explanation"].ok and wording.NOTICE in result["explanation"].text
+
+
+def test_analyse_caches_the_fast_explainer(tiny_model) -> None:
+    _, model, _ = tiny_model
+    assert analysis.fast_explainer(model) is analysis.fast_explainer(model)
+
+
+def test_analyse_unknown_method(tiny_model) -> None:
+    _, model, card = tiny_model
+    with pytest.raises(ValueError, match="Unknown saliency method"):
+        analysis.analyse(model, card, np.zeros((64, 64, 3), np.uint8), "lime", None)
+
+
+def test_analyse_file_good_bad_and_overlay(tiny_model, tmp_path: Path) -> None:
+    _, model, card = tiny_model
+    good, bad = tmp_path / "a.png", tmp_path / "notes.png"
+    _scan(80).save(good)
+    bad.write_text("not an image")
+    explainer = wording.OfflineExplainer()
+    entry = analysis.analyse_file(model, card, good, "gradcam", explainer, tmp_path / "out")
+    assert entry["ok"] and entry["image"] == str(good) and entry["method"] == "gradcam"
+    assert Path(entry["overlay"]) == tmp_path / "out" / "a_gradcam.png"
+    assert Path(entry["overlay"]).read_bytes().startswith(b"\x89PNG")
+    assert json.loads(json.dumps(entry, allow_nan=False)) == entry  # plain JSON types
+    assert entry["explanation_source"] == "offline" and wording.NOTICE in entry["explanation"]
+    failed = analysis.analyse_file(model, card, bad, "gradcam", explainer)
+    assert not failed["ok"] and "not an image" in failed["error"] and "overlay" not in failed
+    missing = analysis.analyse_file(model, card, tmp_path / "gone.png", "gradcam", explainer)
+    assert not missing["ok"] and "gone.png" in missing["error"]
+
+
+def test_write_lesson_summary(tmp_path: Path) -> None:
+    scores = pd.DataFrame(
+        {"energy_inside": [0.2, 0.6]}, index=pd.Index(["saliency", "gradcam"], name="method")
+    )
+    sanity = pd.DataFrame({"spearman": [0.25, 0.9]}, index=["gradcam", "saliency"])
+    example = {"explanation": wording.TextExplanation("text", "offline", True)}
+    lines = analysis.write_lesson_summary(
+        tmp_path, ["xception", "cnn"], "cnn", scores, sanity, example
+    )
+    assert lines == [
+        "- models: Xception, CNN; maps of CNN",
+        "- highest energy inside the lesion: gradcam (0.60)",
+        "- sanity check (Spearman, trained vs randomised): gradcam 0.25, saliency 0.90",
+        "- example explanation by the offline explainer",
+    ]
+    written = course.summary_path(tmp_path, "05_explain_app").read_text()
+    assert written == "\n".join(lines) + "\n"
+    empty = analysis.write_lesson_summary(tmp_path, [], None, pd.DataFrame(), pd.DataFrame(), None)
+    assert empty == ["- models: none found; maps of no model"]
