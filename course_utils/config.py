@@ -45,8 +45,13 @@ DATA_DIR_ENV = "BTMRI_DATA_DIR"
 #: Environment variable that moves the course's cache (phantoms, features).
 CACHE_DIR_ENV = "BTMRI_CACHE_DIR"
 
-#: Where the course's repository lives (used for the Colab install cell and badges).
+#: Where the course's repository lives, and the branch or tag students install: the one source
+#: of the notebooks' Colab install cell and badges and the README's badges (a test checks them).
 REPO_URL = "https://github.com/btmri-course/brain-tumor-mri-course"
+REPO_REF = "main"
+#: Where ``USE_DRIVE = True`` keeps a Colab student's artifacts between lessons and sessions.
+DRIVE_MOUNT = "/content/drive"
+DRIVE_FOLDER = "MyDrive/brain-tumor-mri-course"
 
 DEFAULT_IMAGE_SIZE = 224
 DEFAULT_SEED = 42
@@ -108,3 +113,73 @@ def canonical_class(folder_name: str, class_names: tuple[str, ...] = CLASS_NAMES
         return name
     alias = CLASS_ALIASES.get(name)
     return alias if alias in class_names else None
+
+
+def colab_badge(notebook: str) -> str:
+    """Return the "Open in Colab" badge of a notebook, as Markdown.
+
+    Args:
+        notebook: The notebook's name without ending, e.g. ``"03_cnn"``.
+
+    Returns:
+        A Markdown image link to the notebook at ``REPO_URL``/``REPO_REF`` in Colab.
+    """
+    path = REPO_URL.removeprefix("https://github.com/")
+    link = f"https://colab.research.google.com/github/{path}/blob/{REPO_REF}/notebooks/{notebook}.ipynb"
+    return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({link})"
+
+
+def colab_setup_source() -> str:
+    """Return the source of every notebook's first code cell (installs the course in Colab).
+
+    It keeps TensorFlow's C++ log lines quiet, installs the course from ``REPO_URL`` at
+    ``REPO_REF`` only inside Colab (into Colab's own packages), and stops the notebook with
+    pip's message when the install fails, instead of a later ``ModuleNotFoundError``.
+
+    Returns:
+        Python source for a notebook cell.
+    """
+    return f"""import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # no TensorFlow C++ log lines
+if "google.colab" in sys.modules:  # install the course only inside Colab
+    import subprocess
+
+    COURSE = "git+{REPO_URL}@{REPO_REF}"
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", COURSE]
+    installed = subprocess.run(pip, capture_output=True, text=True)
+    if installed.returncode != 0:
+        raise RuntimeError(
+            f"Installing the course failed (pip exit code {{installed.returncode}}):\\n"
+            f"{{installed.stderr[-1500:]}}\\nCheck the runtime's internet connection "
+            "(Runtime > Disconnect and delete runtime, then run again)."
+        )"""
+
+
+def artifacts_dir(folder: str | Path, use_drive: bool = False) -> Path:
+    """Return the run's ``ARTIFACTS_DIR``, on Google Drive when asked for in Colab.
+
+    With ``use_drive`` in Colab, Drive is mounted (Colab asks for permission once) and a
+    relative ``folder`` is placed under ``MyDrive/brain-tumor-mri-course``, so models,
+    metrics and quiz progress survive between lessons and sessions.
+
+    Args:
+        folder: The notebook's ``ARTIFACTS_DIR`` parameter.
+        use_drive: The notebook's ``USE_DRIVE`` parameter.
+
+    Returns:
+        The folder to use (not created here).
+    """
+    folder = Path(folder)
+    if not use_drive:
+        return folder
+    if not in_colab():
+        print(f"USE_DRIVE works in Google Colab only; using {folder} on this machine.")
+        return folder
+    from google.colab import drive  # only exists in Colab
+
+    drive.mount(DRIVE_MOUNT)
+    target = folder if folder.is_absolute() else Path(DRIVE_MOUNT) / DRIVE_FOLDER / folder
+    print(f"ARTIFACTS_DIR is on your Google Drive: {target}")
+    return target

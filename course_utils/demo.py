@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from course_utils import config, course
+
+#: Lines that are log noise, not lesson output: TensorFlow's C++ log lines (``I0000 …``,
+#: ``E0000 … cuInit``), absl's start-up warning and Python warnings, Keras retracing warnings.
+NOISE_PATTERNS = (
+    re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d"),
+    re.compile(r"absl::InitializeLog|^WARNING:absl|cuInit|oneDNN custom operations"),
+    re.compile(r"triggered tf\.function retracing"),
+)
 
 #: Parameters every notebook takes in fast mode on phantoms.
 FAST_PARAMETERS = {"FAST_MODE": True, "DATA_SOURCE": "phantoms", "SEED": config.DEFAULT_SEED}
@@ -122,3 +132,21 @@ def write_summary(out_dir: Path, results: list[dict]) -> Path:
     path = summary_path(out_dir)
     path.write_text("\n".join(lines))
     return path
+
+
+def log_noise(executed_notebook: str | Path) -> list[str]:
+    """Return the log-noise lines in an executed notebook's text outputs.
+
+    Args:
+        executed_notebook: A notebook written by ``run_notebook``.
+
+    Returns:
+        Each stream or text output line that matches ``NOISE_PATTERNS`` (empty when clean).
+    """
+    notebook = json.loads(Path(executed_notebook).read_text())
+    lines = []
+    for cell in notebook.get("cells", []):
+        for output in cell.get("outputs", []):
+            text = output.get("text") or output.get("data", {}).get("text/plain", "")
+            lines += "".join(text).splitlines() if isinstance(text, list) else text.splitlines()
+    return [line for line in lines if any(p.search(line) for p in NOISE_PATTERNS)]

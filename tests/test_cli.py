@@ -332,3 +332,28 @@ def test_predict_with_gemini_uses_the_sdk_environment(
     assert requests[0].model == "gemini-test"
     assert requests[0].headers["x-goog-api-key"] == "cli-key"
     assert len(requests[0].image_bytes()) == 2
+
+
+def test_log_noise_finds_tensorflow_lines(tmp_path: Path) -> None:
+    notebook = {
+        "cells": [
+            {
+                "outputs": [
+                    {"output_type": "stream", "text": ["I0000 00:00:1796 port.cc:153] oneDNN\n"]},
+                    {"output_type": "stream", "text": "Epoch 1/3\nE0000 00:00:17 cuda.cc] x\n"},
+                    {
+                        "output_type": "stream",
+                        "text": "5 out of the last 5 calls to <f> "
+                        "triggered tf.function retracing.\n",
+                    },
+                    {"output_type": "execute_result", "data": {"text/plain": "accuracy 0.9"}},
+                ]
+            }
+        ]
+    }
+    path = tmp_path / "run.ipynb"
+    path.write_text(json.dumps(notebook))
+    assert len(demo.log_noise(path)) == 3
+    notebook["cells"][0]["outputs"] = notebook["cells"][0]["outputs"][3:]
+    path.write_text(json.dumps(notebook))
+    assert demo.log_noise(path) == []

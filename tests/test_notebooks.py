@@ -9,11 +9,42 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import course, demo
+from course_utils import config, course, demo
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-REQUIRED_PARAMETERS = ("FAST_MODE", "DATA_DIR", "ARTIFACTS_DIR", "SEED")
+REQUIRED_PARAMETERS = ("FAST_MODE", "DATA_DIR", "ARTIFACTS_DIR", "USE_DRIVE", "SEED")
+
+
+def test_readme_badges_come_from_the_one_repository_constant() -> None:
+    readme = (NOTEBOOK_DIR.parent / "README.md").read_text()
+    for name in course.NOTEBOOKS + course.PRACTICE_NOTEBOOKS:
+        assert config.colab_badge(name) in readme, f"README badge of {name}"
+    assert readme.count("colab.research.google.com/github/") == len(
+        course.NOTEBOOKS + course.PRACTICE_NOTEBOOKS
+    ), "no stale badge in the README"
+
+
+def test_the_install_cell_installs_in_colab_only_and_stops_on_failure(tmp_path: Path) -> None:
+    source = config.colab_setup_source()
+    compile(source, "setup", "exec")
+    assert f"git+{config.REPO_URL}@{config.REPO_REF}" in source
+    namespace: dict = {}
+    exec(source, namespace)  # outside Colab: sets the log level, installs nothing
+    assert "installed" not in namespace
+    import sys
+    import types
+
+    fake_colab = types.ModuleType("google.colab")
+    sys.modules["google.colab"] = fake_colab
+    try:
+        failing = source.replace(
+            f"git+{config.REPO_URL}@{config.REPO_REF}", str(tmp_path / "nothing")
+        )
+        with pytest.raises(RuntimeError, match="Installing the course failed"):
+            exec(failing, {})
+    finally:
+        del sys.modules["google.colab"]
 
 
 def test_every_course_notebook_exists_in_order() -> None:
@@ -40,13 +71,13 @@ def test_notebook_follows_course_conventions(path: Path) -> None:
     notebook = nbformat.read(path, as_version=4)
     cells = notebook.cells
     assert cells[0].cell_type == "markdown" and cells[0].source.startswith("# ")
-    assert "colab.research.google.com/github" in cells[0].source, "Colab badge under the title"
+    assert config.colab_badge(path.stem) in cells[0].source, "the Colab badge of config.REPO_URL"
     tagged = [c for c in cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, "exactly one parameters cell"
     for name in REQUIRED_PARAMETERS:
         assert f"\n{name} =" in "\n" + tagged[0].source, f"parameter {name} missing"
     first_code = next(c for c in cells if c.cell_type == "code")
-    assert '"google.colab" in sys.modules' in first_code.source, "Colab-only install cell first"
+    assert first_code.source == config.colab_setup_source(), "the generated install cell first"
     sources = "\n".join(c.source for c in cells if c.cell_type == "code")
     assert "sys.path" not in sources, "no sys.path hacks"
     assert "plt.show()" not in sources or path.stem.startswith("05")
@@ -82,6 +113,7 @@ def test_notebook_runs_in_fast_mode(path: Path, tmp_path_factory: pytest.TempPat
         if o.get("output_type") == "error"
     ]
     assert not errors
+    assert demo.log_noise(result["output"]) == [], "TensorFlow/absl/retracing lines in outputs"
     summary = run_dir / "artifacts" / "summary" / f"{path.stem}.md"
     assert summary.is_file() and summary.read_text().strip()
 
