@@ -54,11 +54,12 @@ lab: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,lab]'
 	cd notebooks && ../$(BIN)/jupyter lab
 
-# The lesson-05 mini-app as a web page; models from `make demo` unless BTMRI_ARTIFACTS_DIR is set.
+# The mini-app alone (notebooks/app.ipynb) as a web page; models from `make demo` unless
+# BTMRI_ARTIFACTS_DIR is set.
 app: $(STAMP)
 	BTMRI_ARTIFACTS_DIR="$${BTMRI_ARTIFACTS_DIR:-$(CURDIR)/runs/demo/artifacts}" \
 	BTMRI_FAST_MODE="$${BTMRI_FAST_MODE:-1}" \
-	$(BIN)/voila notebooks/05_explain_app.ipynb --no-browser --port 8866
+	$(BIN)/voila notebooks/app.ipynb --no-browser --port 8866
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

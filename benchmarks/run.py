@@ -261,6 +261,7 @@ ROWS = {
     "evaluate": row_evaluate,
     "explain": lambda paths, labels, source: _explain_rows().row_explain(paths, labels, source),
     "boxes": lambda *row_args: __import__("boxes_rows").row_boxes(*row_args),
+    "app": lambda *row_args: __import__("app_rows").row_app(*row_args),
 }
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from course_utils import course, explain, images, measure, predict, wording
+from course_utils import course, explain, images, measure, predict, verdicts, wording
 
 #: The methods that share one pass (``explain.SaliencyExplainer``): the app's fast path.
 FAST_METHODS = ("gradcam", "saliency")
@@ -159,6 +159,15 @@ def analyse_file(
     }
 
 
+def _saved_verdict(artifacts_dir: str | Path, model: str | None) -> verdicts.LearningVerdict | None:
+    """Judge the mapped model from its saved metrics (notebook 04), None when there are none."""
+    path = course.metrics_path(artifacts_dir, model) if model else None
+    saved = course.read_json(path, "metrics file", "run notebook 04", False) if path else None
+    splits = (saved or {}).get("splits") or {}
+    numbers = splits.get("test_leakfree") or next(iter(splits.values()), None)
+    return verdicts.learning_verdict(numbers) if numbers else None
+
+
 def write_lesson_summary(
     artifacts_dir: str | Path,
     model_names: list[str],
@@ -166,8 +175,13 @@ def write_lesson_summary(
     method_scores: pd.DataFrame,
     sanity: pd.DataFrame,
     example: dict | None,
+    verdict: verdicts.LearningVerdict | None = None,
 ) -> list[str]:
     """Write notebook 05's lines of the demo summary (``course.write_summary``).
+
+    The saliency methods are ranked only when the numbers allow it
+    (``verdicts.method_ranking_sentence``): never for a model that has not learned, and
+    never a winner whose pointing-game interval overlaps chance or another method's.
 
     Args:
         artifacts_dir: The run's ``ARTIFACTS_DIR``.
@@ -176,6 +190,8 @@ def write_lesson_summary(
         method_scores: ``measure.score_methods`` output (may be empty).
         sanity: ``measure.sanity_check`` output (may be empty).
         example: An ``analyse`` result, or None.
+        verdict: The mapped model's ``verdicts.LearningVerdict``; None reads it from its
+            saved metrics (``metrics_<model>.json``) when there are some.
 
     Returns:
         The Markdown lines written.
@@ -183,12 +199,9 @@ def write_lesson_summary(
     shown = ", ".join(course.display_name(name) for name in model_names) or "none found"
     maps_of = course.display_name(mapped_model) if mapped_model else "no model"
     lines = [f"- models: {shown}; maps of {maps_of}"]
+    verdict = verdict or _saved_verdict(artifacts_dir, mapped_model)
     if len(method_scores):
-        best = method_scores["energy_inside"].idxmax()
-        lines.append(
-            f"- highest energy inside the lesion: {best} "
-            f"({method_scores.loc[best, 'energy_inside']:.2f})"
-        )
+        lines.append(f"- {verdicts.method_ranking_sentence(method_scores, verdict)}")
     if len(sanity):
         lines.append(
             "- sanity check (Spearman, trained vs randomised): "

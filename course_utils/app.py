@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from course_utils import images, llm, wording
+from course_utils import images, llm, widgets_compat, wording
 from course_utils.render import markdown_html
 
 # ---------------------------------------------------------------------- display
@@ -144,10 +144,10 @@ class App:
 
     def _on_upload(self, change: dict) -> None:
         """FileUpload changed: analyse the uploaded file."""
-        files = change["new"]
+        files = widgets_compat.uploaded_files(change["new"])
         if files:
-            self.data = bytes(files[0]["content"])
-            self.run(name=files[0].get("name", "upload"))
+            name, self.data = files[-1]
+            self.run(name=name)
 
     def _on_sample(self, change: dict) -> None:
         """Sample picker changed: analyse that scan."""

@@ -9,6 +9,7 @@ Examples::
     python -m course_utils train cnn --data DATA_DIR --out artifacts
     python -m course_utils evaluate --model artifacts/cnn.keras --data DATA_DIR --split both
     python -m course_utils evaluate --model artifacts/cnn.keras --test-dir NEW_SCANS/
+    python -m course_utils evaluate --model artifacts/cnn.keras --split test --localisation
     python -m course_utils predict --model artifacts/cnn.keras scan1.png scan2.jpg --json
     python -m course_utils card artifacts/cnn.keras --out cnn_card.md
     python -m course_utils demo --out runs/demo
@@ -94,6 +95,9 @@ def _train(args: argparse.Namespace) -> int:
     """``train``: train one model with the notebooks' code; print held-out accuracy."""
     import dataclasses
 
+    from course_utils import quiet
+
+    quiet.quiet_tensorflow()
     from course_utils import devices, train
 
     config = train.TrainConfig.for_model(
@@ -183,6 +187,9 @@ def _evaluation_inputs(args: argparse.Namespace, card: dict) -> tuple[dict, obje
 
 def _evaluate(args: argparse.Namespace) -> int:
     """``evaluate``: score a saved model on its test splits or a folder; print a table."""
+    from course_utils import quiet
+
+    quiet.quiet_tensorflow()
     from course_utils import evaluate, predict, report
 
     started = time.perf_counter()
@@ -192,17 +199,37 @@ def _evaluate(args: argparse.Namespace) -> int:
         model, card, tests, val, args.bootstrap, seed=args.seed, batch_size=args.batch_size
     )
     result.metrics.update(notes)
+    if args.localisation:
+        result.metrics["localisation"] = _localisation(args, model, card, tests)
     out = result.save(args.out or course.metrics_path(Path(args.model).parent, card["name"]))
     print(report.comparison_table({card["name"]: result}).to_string())
     for sentence in report.leakage_sentences({card["name"]: result}):
         print(sentence)
-    temperature = result.metrics["temperature"]
-    fitted = "fitted on val" if temperature["fitted_on"] else "not fitted: no validation split"
-    print(
-        f"Temperature {temperature['value']:.2f} ({fitted}); wrote {out} in "
-        f"{time.perf_counter() - started:.1f} s"
-    )
+    focus = "test_leakfree" if "test_leakfree" in tests else next(iter(tests))
+    print(report.temperature_sentence(result, focus))
+    print(f"Wrote {out} in {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def _localisation(args: argparse.Namespace, model: object, card: dict, tests: dict) -> dict:
+    """``evaluate --localisation``: score the maps on the first test table's tumor scans."""
+    from course_utils import localisation, localisation_run
+
+    split, table = next(iter(tests.items()))
+    if args.test_dir is not None or args.data is not None:
+        root = Path(args.test_dir if args.test_dir is not None else args.data)
+    else:
+        root = Path(_split_tables(args, card)[1]["root"])
+    regions = localisation_run.lesion_regions(
+        table, root, card["image_size"], args.boxes, args.localisation_per_class, args.seed
+    )
+    limits = {"scorecam": args.scorecam_images} if args.scorecam_images is not None else {}
+    print(f"Localisation: {len(regions[0])} tumor scans of {split} with a {regions[3]}")
+    result = localisation_run.measure_localisation(
+        model, card, regions, args.methods, limits, args.bootstrap, args.seed, split
+    )
+    print("\n".join(localisation.markdown_rows(result.summary)))
+    return result.record
 
 
 def _card(args: argparse.Namespace) -> int:
@@ -220,6 +247,9 @@ def _predict(args: argparse.Namespace) -> int:
     Exit status: 0 when at least one image was analysed, 1 when none was (every image
     bad); a missing model or card is a usage error (2, from ``main``).
     """
+    from course_utils import quiet
+
+    quiet.quiet_tensorflow()
     from course_utils import analysis, llm, predict
 
     model, card = predict.load_model_with_card(args.model)
@@ -397,6 +427,20 @@ def build_parser() -> argparse.ArgumentParser:
     scorer.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
     scorer.add_argument("--batch-size", type=int, default=64)
     scorer.add_argument("--seed", type=int, default=config.DEFAULT_SEED)
+    scorer.add_argument(
+        "--localisation",
+        action="store_true",
+        help="also score the saliency maps on the tumor scans: figshare boxes, phantom masks",
+    )
+    scorer.add_argument("--boxes", type=Path, default=None, help="boxes CSV of `data boxes`")
+    scorer.add_argument("--localisation-per-class", type=int, default=None, metavar="N")
+    scorer.add_argument("--scorecam-images", type=int, default=None, metavar="N")
+    scorer.add_argument(
+        "--methods",
+        nargs="+",
+        default=["saliency", "smoothgrad", "gradcam", "gradcam++", "scorecam"],
+        help="saliency methods of --localisation",
+    )
     scorer.set_defaults(handler=_evaluate)
 
     predictor = commands.add_parser(
@@ -412,7 +456,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predictor.add_argument("--overlay-out", type=Path, default=None, help="write overlays here")
     predictor.add_argument("--explain", choices=("offline", "gemini"), default="offline")
-    predictor.add_argument("--gemini-model", default=None, help="Gemini model id")
+    predictor.add_argument(
+        "--gemini-model",
+        default=None,
+        help="Gemini model id (default: the alias gemini-flash-latest, which falls back to the "
+        "best available Flash model if missing; any other id is pinned)",
+    )
     predictor.add_argument("--json", action="store_true", help="one JSON object per line")
     predictor.set_defaults(handler=_predict)
 

@@ -38,6 +38,8 @@ NOTEBOOKS: tuple[str, ...] = (
 )
 #: Notebooks outside the lesson chain (they need no model); ``demo`` runs them last.
 PRACTICE_NOTEBOOKS: tuple[str, ...] = ("interview_practice",)
+#: The mini-app alone, no lesson cells (``make app`` serves it; ``demo`` does not run it).
+APP_NOTEBOOK = "app"
 
 
 @dataclass(frozen=True)

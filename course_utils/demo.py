@@ -56,6 +56,7 @@ def run_notebook(
             cwd=source.parent,
             kernel_name="python3",
             progress_bar=False,
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no start-up warnings
         )
     except papermill.PapermillExecutionError as error:
         result.update(ok=False, error=f"{error.ename}: {error.evalue}")

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from course_utils import cards, config, course, metrics, report
+from course_utils import cards, config, course, leakage, metrics, report, verdicts
 from course_utils.data.splits import encode_labels
 from course_utils.metrics import DEFAULT_BINS
 
@@ -57,7 +57,8 @@ def evaluate_predictions(
 
     Returns:
         A JSON-ready dict: ``images``, the ``classification_metrics``, ``confusion``,
-        ``missed_tumors``, ``roc``, ``macro_auc``, ``calibration`` and ``bootstrap``.
+        ``missed_tumors``, ``roc``, ``macro_auc``, ``calibration``, ``bootstrap`` and
+        ``learning`` (``verdicts.learning_verdict``: has the model beaten the constant guess?).
 
     Raises:
         ValueError: If the shapes do not match the classes.
@@ -84,6 +85,7 @@ def evaluate_predictions(
         calibration=metrics.calibration_summary(y_true, probabilities, temperature, n_bins),
         bootstrap=metrics.bootstrap_summary(y_true, y_pred, n_bootstrap, seed),
     )
+    result["learning"] = verdicts.learning_verdict(result).to_json()
     return result
 
 
@@ -206,8 +208,8 @@ def evaluate_probabilities(
             (``splits_match_training``); None records nothing.
 
     Returns:
-        The ``EvaluationResult``; ``metrics["leakage"]`` appears when both ``test`` and
-        ``test_leakfree`` are given.
+        The ``EvaluationResult``; ``metrics["leakage"]`` (leaked vs non-leaked test images,
+        ``leakage.compare_groups``) appears when both ``test`` and ``test_leakfree`` are given.
 
     Raises:
         ValueError: If there is no test set or a label is not among the card's classes.
@@ -228,13 +230,19 @@ def evaluate_probabilities(
         "image_size": card["image_size"],
         "class_names": list(class_names),
         "dataset": card.get("dataset"),
+        "fast_mode": bool(card.get("fast_mode", False)),
         "temperature": temperature,
         "splits": {name: _split_result(result, name, settings, seed) for name in tests},
         "comparisons": {},
     }
     if "test" in tables and "test_leakfree" in tables:
-        result.metrics["leakage"] = metrics.leakage_summary(
-            tables["test"], tables["test_leakfree"], labels["test"], probabilities["test"]
+        result.metrics["leakage"] = leakage.leakage_summary(
+            tables["test"],
+            tables["test_leakfree"],
+            labels["test"],
+            probabilities["test"],
+            n_bootstrap,
+            seed,
         )
     if train_split is not None:
         result.metrics["splits_match_training"] = cards.splits_match_card(card, train_split)
@@ -348,7 +356,8 @@ def compare_models(results: Mapping[str, EvaluationResult]) -> list[str]:
     """Run McNemar's exact test between two models on every test set both were scored on.
 
     Each model's ``metrics["comparisons"]`` gets ``mcnemar_vs_<other>_<split>``, seen
-    from its own side (``only_a_right`` is always its own count).
+    from its own side (``only_a_right`` is always its own count). When a model has not
+    learned (``report.learning_verdict``), the line says so instead of comparing.
 
     Args:
         results: ``{model name: EvaluationResult}`` evaluated on the same tables.
@@ -378,7 +387,12 @@ def compare_models(results: Mapping[str, EvaluationResult]) -> list[str]:
         }
         a.metrics["comparisons"][f"mcnemar_vs_{second}_{split}"] = test
         b.metrics["comparisons"][f"mcnemar_vs_{first}_{split}"] = swapped
-        sentence = report.describe_mcnemar(test, first, second)
+        untrained = [
+            name
+            for name, r in ((first, a), (second, b))
+            if not report.learning_verdict(r, split).learned
+        ]
+        sentence = report.describe_mcnemar(test, first, second, not_learned=untrained)
         lines.append(f"{report.SPLIT_TITLES.get(split, split)}: {sentence}")
     return lines
 
@@ -408,6 +422,8 @@ def write_evaluation_summary(
         for split, count in sizes.items()
         if split != "val"
     )
+    refusals = [report.not_learned_sentence(result) for result in results.values()]
+    sentences = [*refusals, *report.leakage_sentences(results), *comparison_lines]
     lines = [
         "## 04 · Evaluation",
         "",
@@ -417,7 +433,7 @@ def write_evaluation_summary(
         "",
         report.markdown_table(report.comparison_table(results)),
         "",
-        *[f"- {sentence}" for sentence in [*report.leakage_sentences(results), *comparison_lines]],
+        *[f"- {sentence}" for sentence in dict.fromkeys(filter(None, sentences))],
     ]
     course.write_summary(artifacts_dir, "04_evaluate", lines)
     return lines

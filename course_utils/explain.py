@@ -58,6 +58,10 @@ _ELEMENTWISE = (
     keras.layers.ELU,
     keras.layers.PReLU,
 )
+#: Attribute keeping a model's ``predict`` function traced with a linear output
+#: (Faster-ScoreCAM calls ``model.predict``) between ``linear_output`` blocks, so map after
+#: map reuses one trace instead of retracing (and warning about it) on every call.
+_LINEAR_PREDICT = "_course_linear_predict_function"
 
 
 # ----------------------------------------------------------------------- checks
@@ -144,9 +148,10 @@ def linear_output(model: keras.Model) -> Iterator[keras.Model]:
     Applies tf-keras-vis' ``ReplaceToLinear`` to the innermost output model (on the
     outer model it would silently do nothing when the output comes from a nested
     sub-model) *without cloning*, and restores the activation afterwards, also on
-    errors. Keras' cached ``predict`` function is reset and restored around the block
-    so a trace made inside never leaks out. Not thread-safe: do not run the model
-    from another thread meanwhile.
+    errors. Keras' cached ``predict`` function is swapped for the model's linear-output
+    one around the block (traced once, on first use, and kept for the next block), so a
+    trace made inside never leaks out and is not made again for every map. Not
+    thread-safe: do not run the model from another thread meanwhile.
 
     Args:
         model: The model to change in place for the duration of the block.
@@ -158,7 +163,7 @@ def linear_output(model: keras.Model) -> Iterator[keras.Model]:
 
     owner, layer = output_layer(model)
     activation, predict_function = getattr(layer, "activation", None), model.predict_function
-    model.predict_function = None
+    model.predict_function = getattr(model, _LINEAR_PREDICT, None)
     try:
         if activation is not None:
             ReplaceToLinear()(owner)
@@ -166,6 +171,8 @@ def linear_output(model: keras.Model) -> Iterator[keras.Model]:
     finally:
         if activation is not None:
             layer.activation = activation
+        if model.predict_function is not None:
+            setattr(model, _LINEAR_PREDICT, model.predict_function)
         model.predict_function = predict_function
 
 

@@ -16,7 +16,8 @@ import keras
 import numpy as np
 import pandas as pd
 
-from course_utils import cards, course
+from course_utils import cards, course, verdicts
+from course_utils.data import splits as data_splits
 from course_utils.models import HEAD_NAME, compile_model
 from course_utils.training_history import overfitting_gap, read_history
 
@@ -165,7 +166,8 @@ def feature_maps(model: keras.Model, image: np.ndarray, layer_name: str) -> np.n
         raise ValueError(f"Pass one image (height, width, channels), got shape {image.shape}.")
     layer = model.get_layer(layer_name)
     probe = keras.Model(model.inputs[0], layer.output)
-    return np.asarray(probe.predict_on_batch(image[None]), dtype=np.float32)[0]
+    # Called eagerly: ``predict_on_batch`` would trace a new function for every probe.
+    return np.asarray(probe(image[None], training=False), dtype=np.float32)[0]
 
 
 # --- learning rates ------------------------------------------------------------------
@@ -257,6 +259,41 @@ def compare_cards(cards: Mapping[str, Mapping]) -> pd.DataFrame:
     return table
 
 
+def card_comparison_sentence(model_cards: Mapping[str, Mapping], val_labels: Sequence[str]) -> str:
+    """Compare the CNN's and Xception's best validation accuracy, only when both learned.
+
+    Args:
+        model_cards: ``{"CNN": card, "Xception": card}`` (Xception optional).
+        val_labels: The validation labels both were scored on.
+
+    Returns:
+        One sentence: the size ratio and the accuracy difference (a tie is called a tie),
+        or why there is nothing to compare.
+    """
+    if "Xception" not in model_cards or "CNN" not in model_cards:
+        return "Only one model: nothing to compare."
+    cnn, xception = model_cards["CNN"], model_cards["Xception"]
+    untrained = [
+        name
+        for name, card in model_cards.items()
+        if not validation_verdict(card, val_labels).learned
+    ]
+    ratio = xception["parameters"] / cnn["parameters"]
+    size = f"Xception has {ratio:.0f} times the parameters of the CNN"
+    if untrained:
+        verb = "has" if len(untrained) == 1 else "have"
+        return (
+            f"{size}; no accuracy comparison: {verdicts.join_names(untrained)} {verb} not learned "
+            "(validation accuracy does not beat the constant guess of the most common class)."
+        )
+    points = 100 * (cnn["best_val_metrics"]["accuracy"] - xception["best_val_metrics"]["accuracy"])
+    gap = "a tie" if abs(points) < 1e-9 else f"{points:+.1f} points"
+    return (
+        f"{size}; best validation accuracy, CNN minus Xception: {gap} (Xception weights: "
+        f"{xception.get('weights', 'unknown')})."
+    )
+
+
 # --- what each lesson leaves behind --------------------------------------------------
 
 
@@ -329,13 +366,107 @@ def write_transfer_summary(
     return lines
 
 
-def write_cnn_summary(artifacts_dir: str | Path, card: Mapping) -> list[str]:
+def validation_verdict(card: Mapping, val_labels: Sequence[str]) -> verdicts.LearningVerdict:
+    """Judge from a card's best validation accuracy whether the model has learned.
+
+    Args:
+        card: A model card (``best_val_metrics.accuracy``).
+        val_labels: The true class of each validation image.
+
+    Returns:
+        ``verdicts.verdict_from_labels`` (exact binomial interval vs the majority class).
+    """
+    return verdicts.verdict_from_labels(float(card["best_val_metrics"]["accuracy"]), val_labels)
+
+
+def overfitting_sentence(
+    gap: Mapping, verdict: verdicts.LearningVerdict | None = None, card: Mapping | None = None
+) -> str:
+    """Say whether the training curves show over-fitting, only for a model that learned.
+
+    Args:
+        gap: ``training_history.overfitting_gap``'s dict.
+        verdict: ``validation_verdict``; None when unknown (no claim about learning).
+        card: The model card, to say when a fast-mode or phantom recipe may be why.
+
+    Returns:
+        One sentence; for a model at chance, "has not learned" and no diagnosis.
+    """
+    if verdict is not None and not verdict.learned:
+        return (
+            verdicts.not_learned_sentence("The CNN", verdict, verdicts.recipe_note(card))
+            + f" A gap between training and validation accuracy ({gap['gap']:+.1%}) is not "
+            "over-fitting when nothing was learned."
+        )
+    signs = []
+    if gap["gap"] > 0.05:
+        signs.append(f"training accuracy is {gap['gap']:.1%} ahead of validation at the best epoch")
+    if gap["val_loss_rise"] > 0.01:
+        signs.append(
+            f"the validation loss rose by {gap['val_loss_rise']:.3f} after epoch "
+            f"{gap['best_epoch']}"
+        )
+    if signs:
+        return "Signs of over-fitting: " + "; ".join(signs) + "."
+    return (
+        f"Signs of over-fitting: none within these {gap['epochs']} epochs (gap at the best "
+        f"epoch {gap['gap']:+.1%})."
+    )
+
+
+def batch_norm_sentence(
+    stored: float, actual: float, steps: int, verdict: verdicts.LearningVerdict | None = None
+) -> str:
+    """Compare batch norm's running variance with the variance it sees, without over-reading it.
+
+    Args:
+        stored: Mean running variance of the batch norm (over channels).
+        actual: Mean variance of its input on a few training images.
+        steps: Training steps run.
+        verdict: ``validation_verdict``; None when unknown.
+
+    Returns:
+        The numbers, and what they mean; batch norm is not blamed for a model at chance.
+    """
+    ratio = stored / actual if actual else float("nan")
+    facts = (
+        f"After {steps} training steps: running variance {stored:.4f} (mean over channels) vs "
+        f"the variance of the layer's input on the sample images {actual:.4f}; ratio {ratio:.1f}."
+    )
+    if 0.5 < ratio < 2:
+        return f"{facts} Close: the running statistics have settled, inference matches training."
+    if verdict is not None and not verdict.learned:
+        return (
+            f"{facts} Far apart, but the model has not learned (validation accuracy "
+            f"{verdict.accuracy:.1%} does not beat the {verdict.majority_rate:.1%} of the "
+            "constant guess), so these numbers cannot say what batch norm hides."
+        )
+    return (
+        f"{facts} Far apart: at inference this batch norm scales its input by the wrong amount, "
+        "so validation metrics understate what the network learned. More steps fix it."
+    )
+
+
+def _saved_val_labels(artifacts_dir: str | Path) -> list[str] | None:
+    """The validation labels of the run's saved splits, None when there are none."""
+    try:
+        loaded, _ = data_splits.load_splits(course.splits_dir(artifacts_dir))
+    except FileNotFoundError:
+        return None
+    return loaded["val"]["label"].tolist()
+
+
+def write_cnn_summary(
+    artifacts_dir: str | Path, card: Mapping, val_labels: Sequence[str] | None = None
+) -> list[str]:
     """Write notebook 03's lines of the demo summary, with Xception's when its card exists.
 
     Args:
         artifacts_dir: The run's ``ARTIFACTS_DIR`` (the CNN's history file is read
             from it, and notebook 02's ``xception.json`` when present).
         card: The CNN card ``TrainingRun.save`` returned.
+        val_labels: The validation labels, to judge whether the CNN learned; None reads
+            them from the saved splits (no judgement when there are none).
 
     Returns:
         The Markdown lines written.
@@ -344,14 +475,21 @@ def write_cnn_summary(artifacts_dir: str | Path, card: Mapping) -> list[str]:
     history_file = course.history_paths(artifacts_dir, card["name"])["history_json"]
     gap = overfitting_gap(read_history(history_file))
     best = card["best_val_metrics"]
+    labels = _saved_val_labels(artifacts_dir) if val_labels is None else list(val_labels)
+    verdict = validation_verdict(card, labels) if labels else None
+    if verdict is not None and not verdict.learned:
+        judged = ". " + verdicts.not_learned_sentence(
+            "The CNN", verdict, verdicts.recipe_note(card)
+        )
+    else:
+        judged = f"; train - val accuracy at the best epoch: {gap['gap']:+.1%}"
     lines = [
         "## 03 · CNN from scratch",
         "",
         f"- {card['parameters']:,} parameters; image size {card['image_size']} px",
         f"- Training: {phase['epochs_run']} epochs in {card['training_seconds']:.1f} s "
         f"(best epoch {phase['best_epoch']})",
-        f"- Best validation accuracy: {best['accuracy']:.1%} (loss {best['loss']:.3f}); "
-        f"train - val accuracy at the best epoch: {gap['gap']:+.1%}",
+        f"- Best validation accuracy: {best['accuracy']:.1%} (loss {best['loss']:.3f}){judged}",
     ]
     xception_file = course.model_path(artifacts_dir, "xception")
     if course.card_path(xception_file).is_file():

@@ -10,6 +10,12 @@ answer, a timeout or no network all give ``TextExplanation(ok=False, error=<mess
 whose ``text`` shows the message, so an app keeps working. Every ``text`` ends with
 ``wording.NOTICE``. Importing this module does nothing: the SDK is imported and the
 client is made on the first Gemini call.
+
+The default model is Google's maintained alias :data:`DEFAULT_MODEL`, never a dated id
+(dated models retire: ``gemini-1.5-flash`` answers 404, ``gemini-2.5-flash`` reaches end
+of life on 2026-10-16). If the alias itself is not found, the explainer lists the models
+the key can use and falls back to the best Flash model (:func:`rank_flash_models`), says
+so in every explanation and keeps it for the session.
 """
 
 from __future__ import annotations
@@ -17,13 +23,23 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import sys
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from course_utils import course, images, wording
 
-#: Default Gemini model. ``gemini-1.5-flash`` is retired and answers 404 (model not found).
-DEFAULT_MODEL = "gemini-2.5-flash"
+#: Default Gemini model: Google's maintained alias of the current Flash model.
+DEFAULT_MODEL = "gemini-flash-latest"
+#: Page size asked of ``models.list`` (the service's largest is 1000; the SDK pages on).
+MODEL_LIST_PAGE_SIZE = 100
+# A plain Flash model id: ``gemini-<version>-flash[-lite]`` and only preview / experimental /
+# ``latest`` / number tags (so no -tts, -image, -live, -audio variant, which cannot answer).
+_FLASH_ID = re.compile(
+    r"^gemini-(?P<major>\d+)(?:\.(?P<minor>\d+))?-flash(?P<lite>-lite)?"
+    r"(?P<tags>(?:-(?:preview|exp|experimental|latest|\d+))*)$"
+)
 #: Environment variables searched for a key, in this order.
 API_KEY_ENV_VARS = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 #: HTTP status codes retried with exponential backoff.
@@ -149,13 +165,14 @@ def build_prompt(
     return "\n".join(lines)
 
 
-def render_answer(fields: dict[str, Any], predicted_class: str, method: str) -> str:
+def render_answer(fields: dict[str, Any], predicted_class: str, method: str, note: str = "") -> str:
     """Readable Markdown text from Gemini's structured answer, ending with the notice.
 
     Args:
         fields: The parsed answer (keys of :data:`RESPONSE_SCHEMA`).
         predicted_class: The predicted class (named in the text).
         method: The saliency method (named in the text).
+        note: A sentence shown in italics before the notice (e.g. which model answered).
 
     Returns:
         The text.
@@ -171,6 +188,8 @@ def render_answer(fields: dict[str, Any], predicted_class: str, method: str) -> 
     if caveats:
         lines.append("**Caveats:**")
         lines += [f"- {c}" for c in caveats]
+    if note:
+        lines.append(f"_{note}_")
     return wording.with_notice("\n".join(lines))
 
 
@@ -224,13 +243,75 @@ def parse_answer(response: Any) -> dict[str, Any]:
     return fields
 
 
-def describe_api_error(err: Exception, model_id: str, attempts: int = 1) -> str:
+def _flash_rank(model_id: str) -> tuple[bool, int, int, bool, bool] | None:
+    """Sort key of a plain Flash model id (bigger is better), None for any other id."""
+    match = _FLASH_ID.match(model_id)
+    if not match:
+        return None
+    tags = match["tags"].split("-")[1:]
+    stable = not {"preview", "exp", "experimental"} & set(tags)
+    return (not match["lite"], int(match["major"]), int(match["minor"] or 0), stable, not tags)
+
+
+def rank_flash_models(models: Iterable[Any]) -> list[str]:
+    """The Flash models that can answer ``generateContent``, best first.
+
+    The rule: keep a model whose ``supported_actions`` include ``generateContent`` and
+    whose id (``name`` without ``models/``) is ``gemini-<version>-flash[-lite]``, tagged
+    only ``-preview``, ``-exp``, ``-latest`` or numbers (a date, ``-001``): -tts, -image,
+    -live, -audio variants and unversioned aliases are left out. Rank: Flash before
+    Flash-Lite; then the higher version (``3`` = 3.0 > 2.5); then stable before preview /
+    experimental; then the plain id before a tagged one; then by id, descending.
+
+    Args:
+        models: ``google.genai.types.Model`` objects (``client.models.list()``), or
+            anything with ``name`` and ``supported_actions``.
+
+    Returns:
+        Model ids, best first; empty when none qualifies.
+    """
+    ranked = []
+    for model in models:
+        model_id = str(getattr(model, "name", "") or "").removeprefix("models/")
+        rank = _flash_rank(model_id)
+        if rank and "generateContent" in (getattr(model, "supported_actions", None) or []):
+            ranked.append((rank, model_id))
+    return [model_id for _, model_id in sorted(ranked, reverse=True)]
+
+
+def not_found_message(model_id: str, detail: str, available: list[str] | None) -> str:
+    """The message for a model id the service does not have (404).
+
+    Args:
+        model_id: The model that was asked.
+        detail: The service's message.
+        available: Flash models the key can use, best first (None: the list is unknown).
+
+    Returns:
+        The message, naming the Flash models (or the default) to use instead.
+    """
+    message = f"Model '{model_id}' was not found ({detail or 'NOT_FOUND'}); it may be retired."
+    if available:
+        more = f" and {len(available) - 6} more" if len(available) > 6 else ""
+        return (
+            f"{message} Flash models this key can use, best first: {', '.join(available[:6])}"
+            f"{more}. "
+            f"Set the model id to one of them or to the default '{DEFAULT_MODEL}'."
+        )
+    hint = f"try the default '{DEFAULT_MODEL}'" if model_id != DEFAULT_MODEL else "check it"
+    return f"{message} Set another model id: {hint}."
+
+
+def describe_api_error(
+    err: Exception, model_id: str, attempts: int = 1, available: list[str] | None = None
+) -> str:
     """A user-facing message for an error answer of the Gemini API.
 
     Args:
         err: A ``google.genai.errors.APIError`` (``.code``, ``.status``, ``.message``).
         model_id: The model that was asked (named in a 404 message).
         attempts: How many attempts were made (named for retried errors).
+        available: For a 404, the Flash models the key can use (named in the message).
 
     Returns:
         The message.
@@ -244,11 +325,7 @@ def describe_api_error(err: Exception, model_id: str, attempts: int = 1) -> str:
     if code in (401, 403) or (code == 400 and any(w in detail + details for w in key_words)):
         return f"The Gemini API key was refused ({code} {status}: {detail}). Check GEMINI_API_KEY."
     if code == 404:
-        hint = f"try the default '{DEFAULT_MODEL}'" if model_id != DEFAULT_MODEL else "check it"
-        return (
-            f"Model '{model_id}' was not found ({detail or 'NOT_FOUND'}). "
-            f"It may be retired (gemini-1.5-flash is): {hint}."
-        )
+        return not_found_message(model_id, detail, available)
     if code == 429:
         return f"Gemini rate limit or quota exceeded (429){tried}: wait a minute and try again."
     if isinstance(code, int) and code >= 500:
@@ -288,8 +365,15 @@ class GeminiExplainer:
     with jitter, at most ``max_retries`` retries. ``timeout_s`` is per attempt, so the
     worst case is about ``(max_retries + 1) * timeout_s`` plus the backoff.
 
+    Model fallback: only the default alias :data:`DEFAULT_MODEL` falls back. When it
+    answers 404, the explainer lists the models (``client.models.list()``), uses the
+    first of :func:`rank_flash_models` from then on (:attr:`active_model`, listed once
+    per explainer) and says so in every explanation (:attr:`fallback_note`); with no
+    Flash model the explanation fails with a clear message. Any other id is pinned: a
+    404 fails with a message naming the Flash models the key can use.
+
     Args:
-        model_id: Gemini model id (``gemini-1.5-flash`` is retired and answers 404).
+        model_id: Gemini model id; pinned unless it is the default alias.
         api_key: The key; None looks it up with :func:`find_api_key` at each call.
         base_url: Service address; None uses the SDK default, which honours the
             ``GOOGLE_GEMINI_BASE_URL`` environment variable (tests point it at a local server).
@@ -322,6 +406,22 @@ class GeminiExplainer:
         self.api_version = api_version
         self.temperature = temperature
         self._clients: dict[str, Any] = {}
+        self._fallback_model: str | None = None
+
+    @property
+    def active_model(self) -> str:
+        """The model asked: the session's fallback, if the default alias was not found."""
+        return self._fallback_model or self.model_id
+
+    @property
+    def fallback_note(self) -> str:
+        """The sentence every explanation carries after a fallback (``""`` without one)."""
+        if not self._fallback_model:
+            return ""
+        return (
+            f"Model '{self.model_id}' was not found; used '{self._fallback_model}' "
+            "(the best Flash model this key can use) for this session."
+        )
 
     def _client(self, api_key: str) -> Any:
         """The SDK client for ``api_key`` (made on first use, then reused)."""
@@ -348,8 +448,8 @@ class GeminiExplainer:
             )
         return self._clients[api_key]
 
-    def _generate(self, api_key: str, scan_png: bytes, overlay_png: bytes, prompt: str) -> Any:
-        """Send one ``generateContent`` request (with the SDK's retries); return the response."""
+    def _generate(self, api_key: str, model_id: str, *request: Any) -> Any:
+        """Send ``generateContent`` (scan PNG, overlay PNG, prompt; SDK retries); return it."""
         from google.genai import types
 
         config = types.GenerateContentConfig(
@@ -357,24 +457,67 @@ class GeminiExplainer:
             response_schema=RESPONSE_SCHEMA,
             temperature=self.temperature,
         )
+        scan_png, overlay_png, prompt = request
         contents = [
             types.Part.from_bytes(data=scan_png, mime_type="image/png"),
             types.Part.from_bytes(data=overlay_png, mime_type="image/png"),
             prompt,
         ]
         return self._client(api_key).models.generate_content(
-            model=self.model_id, contents=contents, config=config
+            model=model_id, contents=contents, config=config
         )
 
-    def _error_message(self, err: Exception) -> str:
-        """A user-facing message for an exception raised while asking Gemini."""
+    def _flash_models(self, api_key: str) -> list[str]:
+        """The Flash models the key can use, best first (every page of ``models.list``)."""
+        pager = self._client(api_key).models.list(config={"page_size": MODEL_LIST_PAGE_SIZE})
+        return rank_flash_models(pager)
+
+    def _ask(self, api_key: str, *request: Any) -> Any:
+        """``generateContent`` with :attr:`active_model`, falling back once from the alias.
+
+        Raises:
+            _AnswerError: If the model was not found and there is nothing to fall back to.
+        """
+        from google.genai import errors
+
+        model_id = self.active_model
+        try:
+            return self._generate(api_key, model_id, *request)
+        except errors.APIError as err:
+            if err.code != 404:
+                raise
+            not_found = err
+        try:
+            available = self._flash_models(api_key)
+        except (errors.APIError, *_transport_errors("TransportError")) as err:
+            if model_id != DEFAULT_MODEL:  # a pinned id: the plain 404 message
+                raise _AnswerError(self._error_message(not_found, model_id)) from err
+            raise _AnswerError(
+                f"Model '{model_id}' was not found, and the list of available models could "
+                f"not be read: {self._error_message(err, model_id)}"
+            ) from err
+        if model_id != DEFAULT_MODEL:  # a pinned id: no fallback, name the choices
+            raise _AnswerError(self._error_message(not_found, model_id, available))
+        if not available:
+            raise _AnswerError(
+                f"Model '{model_id}' was not found, and this API key has no Flash model that "
+                "supports generateContent. Set another model id (GEMINI_MODEL or "
+                "--gemini-model) or use the offline explainer."
+            )
+        self._fallback_model = available[0]
+        return self._generate(api_key, self._fallback_model, *request)
+
+    def _error_message(
+        self, err: Exception, model_id: str | None = None, available: list[str] | None = None
+    ) -> str:
+        """A user-facing message for an exception raised while asking ``model_id``."""
         from google.genai import errors
 
         attempts = self.max_retries + 1
         if isinstance(err, _AnswerError):
             return str(err)
         if isinstance(err, errors.APIError):
-            return describe_api_error(err, self.model_id, attempts)
+            return describe_api_error(err, model_id or self.active_model, attempts, available)
         if isinstance(err, _transport_errors("TimeoutException")):
             return (
                 f"Gemini did not answer within {self.timeout_s:g} s ({attempts} attempts): "
@@ -416,12 +559,12 @@ class GeminiExplainer:
         try:
             pngs = images.to_png_bytes(scan_png), images.to_png_bytes(overlay_png)
             prompt = build_prompt(predicted_class, probabilities, method, statistics)
-            fields = parse_answer(self._generate(api_key, *pngs, prompt))
+            fields = parse_answer(self._ask(api_key, *pngs, prompt))
         except (errors.APIError, _AnswerError, *_transport_errors("TransportError")) as err:
             return wording.failed_explanation(self._error_message(err))
         except ValueError as err:  # a bad image, or a request the SDK refuses to build
             return wording.failed_explanation(f"Could not ask Gemini: {err}")
-        text = render_answer(fields, predicted_class, method)
+        text = render_answer(fields, predicted_class, method, self.fallback_note)
         return wording.TextExplanation(text=text, source="gemini", ok=True, fields=fields)
 
 

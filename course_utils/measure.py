@@ -1,7 +1,8 @@
 """Numbers about saliency maps: do they find the lesion, depend on the model, and where they lie.
 
-- ``pointing_game``, ``energy_inside``, ``score_methods``: maps measured against
-  ground-truth lesion masks (phantoms have them);
+- ``score_methods``: maps measured against ground-truth lesion masks (phantoms have
+  them) with ``pointing_game`` and ``energy_inside`` (from ``course_utils.localisation``,
+  which also scores real scans against their tumor boxes);
 - ``randomised_copy``, ``sanity_check``: the model-randomisation test of Adebayo et al.
   (2018): a map that barely changes when the learned weights are destroyed does not
   explain what the model learned;
@@ -22,64 +23,9 @@ import pandas as pd
 from scipy import ndimage, stats
 
 from course_utils.explain import METHODS, check_method, saliency_map
+from course_utils.localisation import energy_inside, pointing_chance, pointing_game
 
 # ------------------------------------------------------- measuring the maps
-
-
-def _check_pair(heatmap: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return (float heatmap, bool mask), or raise ValueError on a shape mismatch/empty mask."""
-    heat, region = np.asarray(heatmap, dtype=np.float64), np.asarray(mask, dtype=bool)
-    if heat.shape != region.shape or heat.ndim != 2:
-        raise ValueError(
-            f"heatmap {heat.shape} and mask {region.shape} must be 2-D with the same shape; "
-            "compute the map at the mask's image size."
-        )
-    if not region.any():
-        raise ValueError("The mask is empty (no lesion, e.g. a 'notumor' scan); skip that image.")
-    return heat, region
-
-
-def pointing_game(heatmap: np.ndarray, mask: np.ndarray, tolerance_px: float = 2.0) -> bool:
-    """Say whether the map's maximum falls inside the lesion (pointing game, Zhang et al.).
-
-    Args:
-        heatmap: (H, W) map.
-        mask: (H, W) bool lesion mask, not empty.
-        tolerance_px: The mask is grown by this many pixels (Euclidean) first, so a peak
-            on the lesion's border counts.
-
-    Returns:
-        True if the (first) maximum lies in the grown mask.
-
-    Raises:
-        ValueError: If the shapes differ or the mask is empty.
-    """
-    heat, region = _check_pair(heatmap, mask)
-    grown = ndimage.distance_transform_edt(~region) <= tolerance_px
-    return bool(grown[np.unravel_index(np.argmax(heat), heat.shape)])
-
-
-def energy_inside(heatmap: np.ndarray, mask: np.ndarray) -> float:
-    """Return the share of the map's total mass that lies inside the mask.
-
-    A map that ignores the lesion scores about the mask's share of the image area;
-    one that looks only at the lesion scores 1.
-
-    Args:
-        heatmap: (H, W) non-negative map.
-        mask: (H, W) bool lesion mask, not empty.
-
-    Returns:
-        A share in [0, 1]; NaN for an all-zero map (it points nowhere).
-
-    Raises:
-        ValueError: If the shapes differ, the mask is empty or the map has negative values.
-    """
-    heat, region = _check_pair(heatmap, mask)
-    if heat.min() < 0:
-        raise ValueError("heatmap has negative values; pass a map scaled to [0, 1].")
-    total = heat.sum()
-    return float(heat[region].sum() / total) if total > 0 else float("nan")
 
 
 def score_methods(
@@ -88,7 +34,7 @@ def score_methods(
     masks: Sequence[np.ndarray],
     class_indices: Sequence[int],
     methods: Sequence[str] = METHODS,
-    tolerance_px: float = 2.0,
+    tolerance_px: float | None = None,
 ) -> pd.DataFrame:
     """Measure each method's maps against ground-truth lesion masks.
 
@@ -98,7 +44,8 @@ def score_methods(
         masks: Their lesion masks (H, W), not empty.
         class_indices: The class each map explains (true or predicted class).
         methods: Names from ``METHODS``.
-        tolerance_px: Pointing-game tolerance (see ``pointing_game``).
+        tolerance_px: Pointing-game tolerance in pixels; None: ``TOLERANCE_SHARE`` of the
+            map's side (see ``localisation.pointing_game``).
 
     Returns:
         One row per method: ``pointing_game`` (hit rate), ``pointing_chance`` (mean area
@@ -134,10 +81,9 @@ def score_methods(
     return pd.DataFrame(rows).set_index("method")
 
 
-def _grown_share(masks: Sequence[np.ndarray], tolerance_px: float) -> float:
+def _grown_share(masks: Sequence[np.ndarray], tolerance_px: float | None) -> float:
     """Mean area share of the masks grown by ``tolerance_px`` (the pointing game's chance)."""
-    grown = [ndimage.distance_transform_edt(~np.asarray(m, bool)) <= tolerance_px for m in masks]
-    return float(np.mean([g.mean() for g in grown]))
+    return float(np.mean([pointing_chance(mask, tolerance_px) for mask in masks]))
 
 
 # ---------------------------------------------------------- sanity check
@@ -302,17 +248,61 @@ def _spread(heat: np.ndarray, share: float = 0.5) -> float:
     return needed / values.size
 
 
+#: The planes a slice can be in (phantoms know theirs; a real scan's is unknown).
+PLANES = ("axial", "coronal", "sagittal")
+# Where the sella lies, per plane, in the brain's bounding box: the horizontal offset
+# from its middle (share of its width) and the vertical range (0 = top, 1 = bottom).
+_SELLA_WINDOWS = {
+    "axial": (0.1, (0.34, 0.49)),  # anterior is up: midline, a little above the centre
+    "coronal": (0.1, (0.7, 1.0)),  # midline skull base
+    "sagittal": (0.15, (0.7, 1.0)),  # anterior is left: skull base, near the centre
+}
+
+
+def _position_words(relative_x: float, relative_y: float) -> str:
+    """Image words for a point of the head's box: ``"centre"``, ``"upper-left"``, ..."""
+    vertical = "upper" if relative_y < 1 / 3 else "lower" if relative_y > 2 / 3 else "middle"
+    horizontal = "left" if relative_x < -1 / 6 else "right" if relative_x > 1 / 6 else "centre"
+    if vertical == "middle" and horizontal == "centre":
+        return "centre"
+    return f"{vertical}-{horizontal}"
+
+
+def _plane_statistics(plane: str | None, side: str, relative_x: float, relative_y: float):
+    """Plane-dependent words (None each when the plane is unknown or has no such place)."""
+    if plane is None:
+        return {"midline": None, "skull_base": None, "sella": None, "region": None}
+    reach, (top, bottom) = _SELLA_WINDOWS[plane]
+    sella = abs(relative_x) <= reach and top <= relative_y <= bottom
+    if plane == "coronal":
+        region = "superior" if relative_y < 1 / 3 else "inferior" if relative_y > 2 / 3 else None
+    else:
+        along = relative_y - 0.5 if plane == "axial" else relative_x
+        region = "anterior" if along < -1 / 6 else "posterior" if along > 1 / 6 else None
+    return {
+        "midline": None if plane == "sagittal" else side == "centre",
+        "skull_base": None
+        if plane == "axial"
+        else bool(relative_y >= 0.7 and abs(relative_x) <= 0.2),
+        "sella": bool(sella),
+        "region": region or "central",
+    }
+
+
 def saliency_statistics(
     heatmap: np.ndarray,
     brain_mask: np.ndarray | None = None,
     image: np.ndarray | None = None,
     midline_band: float = 0.06,
     skull_band: float = 0.08,
+    plane: str | None = None,
 ) -> dict:
     """Describe where a map's mass lies, in numbers an explainer can put into words.
 
     Sides are *image* sides: in the radiological convention of most axial MRI the
-    image's left is the patient's right.
+    image's left is the patient's right. Words that need the slice's plane (midline,
+    skull base, sella, anterior...) are given only when ``plane`` is known (phantoms
+    know it); for a real scan of unknown plane they are None.
 
     Args:
         heatmap: (H, W) non-negative map, e.g. from ``saliency_map``.
@@ -320,25 +310,36 @@ def saliency_statistics(
         image: The scan (H, W) or (H, W, 3); without ``brain_mask`` the head is found by
             an intensity threshold of it, without both the image frame stands in.
         midline_band: Centroid offsets from the brain's middle below this share of the
-            width count as ``"midline"``.
+            width count as ``"centre"`` (the midline, in an axial or coronal slice).
         skull_band: A peak nearer the brain's edge than this share of the image side
             counts as ``near_skull``.
+        plane: ``"axial"`` (anterior up), ``"coronal"`` or ``"sagittal"`` (anterior
+            left), or None when unknown.
 
     Returns:
         ``centroid_x``/``centroid_y`` (centre of mass) and ``peak_x``/``peak_y`` (centre
         of the hottest pixels) as fractions of width and height (0 = left/top),
-        ``side`` (``"left"``, ``"right"`` or ``"midline"``, from the centroid),
-        ``edge_distance`` (peak to the brain's edge, share of the side), ``near_skull``,
-        ``skull_base`` (peak in the lowest 30 % of the brain, within 12 % of its
-        middle), ``spread`` (share of the area holding 50 % of the mass) and
-        ``region_source`` (``"brain mask"``, ``"image threshold"`` or ``"image frame"``).
+        ``side`` (``"left"``, ``"right"`` or ``"centre"`` of the image, from the
+        centroid), ``position`` (the centroid's ninth of the head's box: ``"centre"``,
+        ``"upper-left"``, ``"lower-centre"``...), ``edge_distance`` (peak to the
+        brain's edge, share of the side), ``near_skull``, ``spread`` (share of the area
+        holding 50 % of the mass), ``region_source`` (``"brain mask"``, ``"image
+        threshold"`` or ``"image frame"``), ``plane``, and the plane-dependent
+        ``midline`` (axial, coronal), ``skull_base`` (coronal, sagittal: peak in the
+        lowest 30 % of the brain, near its middle), ``sella`` (the peak where the
+        sella lies in that plane) and ``region`` (``"anterior"``/``"central"``/
+        ``"posterior"``; coronal: ``"superior"``/``"central"``/``"inferior"``), each
+        None when the plane is unknown or lacks that place.
 
     Raises:
-        ValueError: If the map is not 2-D, has negative values or no mass.
+        ValueError: If the map is not 2-D, has negative values or no mass, or the
+            plane is unknown.
     """
     heat = np.asarray(heatmap, dtype=np.float64)
     if heat.ndim != 2 or heat.min() < 0 or heat.sum() <= 0:
         raise ValueError("heatmap must be a 2-D non-negative map with some mass (not all zeros).")
+    if plane is not None and plane not in PLANES:
+        raise ValueError(f"Unknown plane {plane!r}: use one of {', '.join(PLANES)} or None.")
     if brain_mask is not None:
         region, source = np.asarray(brain_mask, dtype=bool), "brain mask"
     else:
@@ -348,20 +349,26 @@ def saliency_statistics(
     peak_y, peak_x = _hot_spot(heat)
     rows, columns = np.nonzero(region)
     middle = (columns.min() + columns.max()) / 2
+    box_width, box_height = max(columns.max() - columns.min(), 1), max(rows.max() - rows.min(), 1)
     offset = (centroid_x - middle) / width
-    side = "midline" if abs(offset) < midline_band else ("left" if offset < 0 else "right")
+    side = "centre" if abs(offset) < midline_band else ("left" if offset < 0 else "right")
     edge = float(ndimage.distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1][peak_y, peak_x])
-    relative_y = (peak_y - rows.min()) / max(rows.max() - rows.min(), 1)
-    relative_x = (peak_x - middle) / max(columns.max() - columns.min(), 1)
+    relative_y = (peak_y - rows.min()) / box_height
+    relative_x = (peak_x - middle) / box_width
+    position = _position_words(
+        (centroid_x - middle) / box_width, (centroid_y - rows.min()) / box_height
+    )
     return {
         "centroid_x": (centroid_x + 0.5) / width,
         "centroid_y": (centroid_y + 0.5) / height,
         "peak_x": (peak_x + 0.5) / width,
         "peak_y": (peak_y + 0.5) / height,
         "side": side,
+        "position": position,
         "edge_distance": edge / max(height, width),
         "near_skull": bool(edge / max(height, width) < skull_band),
-        "skull_base": bool(relative_y >= 0.7 and abs(relative_x) <= 0.12),
         "spread": _spread(heat),
         "region_source": source,
+        "plane": plane,
+        **_plane_statistics(plane, side, relative_x, relative_y),
     }

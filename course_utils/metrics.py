@@ -545,33 +545,3 @@ def temperature_record(y_val: np.ndarray | None, p_val: np.ndarray | None) -> di
         "val_nll_after": negative_log_likelihood(y_val, apply_temperature(p_val, value)),
         "at_bound": bool(value < low * 1.01 or value > high * 0.99),
     }
-
-
-def leakage_summary(
-    test: pd.DataFrame, leakfree: pd.DataFrame, y_true: np.ndarray, probabilities: np.ndarray
-) -> dict:
-    """How accuracy differs between leaked test images and the leak-free rest.
-
-    Args:
-        test: The full test table; ``y_true`` and ``probabilities`` are in its order.
-        leakfree: The leak-free subset (test images with no copy in training).
-        y_true: True class indices of the full test split.
-        probabilities: Predicted probabilities of the full test split.
-
-    Returns:
-        ``{"test_images", "leakfree_images", "leaked_images", "accuracy_test",
-        "accuracy_leakfree", "accuracy_leaked", "inflation"}``; ``inflation`` is
-        full-test minus leak-free accuracy (NaN parts when a group is empty).
-    """
-    clean = test["abs_path"].isin(set(leakfree["abs_path"])).to_numpy()
-    correct = np.argmax(probabilities, axis=1) == np.asarray(y_true)
-    accuracy_test, accuracy_clean = share(correct), share(correct[clean])
-    return {
-        "test_images": len(test),
-        "leakfree_images": int(clean.sum()),
-        "leaked_images": int((~clean).sum()),
-        "accuracy_test": accuracy_test,
-        "accuracy_leakfree": accuracy_clean,
-        "accuracy_leaked": share(correct[~clean]),
-        "inflation": accuracy_test - accuracy_clean,
-    }

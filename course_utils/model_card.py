@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from course_utils import cards, course, report
+from course_utils import cards, course, localisation, report, verdicts
 from course_utils.metrics import HEALTHY_CLASS
 
 #: What each ``dataset.source`` of a card means.
@@ -354,6 +354,12 @@ def split_metrics_lines(name: str, result: Mapping, temperature: Mapping) -> lis
     level = f"{boot.get('confidence', 0.95):.0%}"
     fitted = f"fitted on {temperature.get('val_images', '?')} validation images"
     fitted = fitted if temperature.get("fitted_on") else "not fitted: no validation split"
+    scaled = f"(T = {_num(cal.get('temperature'), 2)}, {fitted})"
+    if verdicts.temperature_at_bound(temperature):
+        scaled = (
+            f"(T = {_num(temperature.get('value'), 2)} hit the bound: the model's probabilities "
+            "could not be calibrated)"
+        )
     title = report.SPLIT_TITLES.get(name, name).capitalize()
     return [
         f"### {title} split ({result['images']} images)",
@@ -367,8 +373,7 @@ def split_metrics_lines(name: str, result: Mapping, temperature: Mapping) -> lis
         f"{_pct(missed.get('false_alarm_rate'))} of healthy images called a tumor",
         f"- **Macro AUC (one-vs-rest):** {_num(result['macro_auc'])}",
         f"- **Calibration (ECE, {cal.get('bins', '?')} bins):** {_num(cal['ece'])} before, "
-        f"{_num(cal['ece_after_temperature'])} after temperature scaling "
-        f"(T = {_num(cal.get('temperature'), 2)}, {fitted})",
+        f"{_num(cal['ece_after_temperature'])} after temperature scaling {scaled}",
         "",
         per_class_table(result),
         "",
@@ -393,17 +398,11 @@ def _provenance_lines(card: Mapping, metrics: Mapping) -> list[str]:
     if metrics.get("test_dir"):
         skipped = len(metrics.get("skipped_files") or [])
         lines.append(f"- Scored on the folder `{metrics['test_dir']}` ({skipped} files skipped).")
-    temperature = metrics.get("temperature") or {}
-    if temperature.get("at_bound"):
-        lines.append(
-            f"- The temperature ({_num(temperature.get('value'), 2)}) hit the edge of its search "
-            "range: the validation predictions carry little information to calibrate with."
-        )
     return lines + ([""] if lines else [])
 
 
 def metrics_section(card: Mapping, metrics: Mapping | None) -> list[str]:
-    """Section 5: every test split's metrics, the leak's inflation and provenance notes.
+    """Section 5: every test split's metrics, the leak comparison and provenance notes.
 
     Args:
         card: The JSON model card.
@@ -418,9 +417,13 @@ def metrics_section(card: Mapping, metrics: Mapping | None) -> list[str]:
     name = str(card.get("name", metrics.get("model", "model")))
     clean = {
         **metrics,
+        **{k: card[k] for k in ("fast_mode", "dataset") if k in card},
+        "model": name,
         **_nan_for_none({k: metrics[k] for k in ("splits", "leakage") if k in metrics}),
     }
     table = report.comparison_table({name: clean}).map(_na_cell)
+    refusal = report.not_learned_sentence(clean)
+    lines += [f"> **{refusal}**", ""] if refusal else []
     lines += _provenance_lines(card, metrics) + [report.markdown_table(table), ""]
     temperature = metrics.get("temperature") or {}
     for split, result in clean["splits"].items():
@@ -479,8 +482,8 @@ def _saliency_section(card: Mapping) -> list[str]:
         "not a lesion outline.",
         "- Vanilla gradient saliency tends to fail the model-randomisation sanity check (its "
         "maps barely change when the learned weights are destroyed).",
-        "- The pointing game (does the map's peak fall in the lesion?) was only measured on "
-        "phantoms, which have ground-truth masks; on real scans it is unmeasured.",
+        "- The pointing game (does the map's peak fall in the lesion?) is measured against "
+        "phantom masks or, on real scans, figshare tumor boxes (next section), not outlines.",
         "- The Gemini (or offline) explanation describes the prediction and the overlay in "
         "words; it is not a diagnosis and adds no medical knowledge to the model.",
         "",
@@ -517,6 +520,7 @@ def render_model_card(
         *metrics_section(card, metrics),
         *_limitations_section(card, metrics),
         *_saliency_section(card),
+        *localisation.card_section(metrics),
         f"_Written by `python -m course_utils card` from `{card.get('model_file', '?')}`'s JSON "
         "card and the files beside it._",
     ]

@@ -428,16 +428,17 @@ BUILDERS = {"xception": build_xception_classifier, "cnn": build_cnn}
 _NOT_RECORDED = ("name", "weights")
 
 
-def build_spec(builder: str, image_size: int, num_classes: int) -> dict:
+def build_spec(builder: str, image_size: int, num_classes: int, **options: object) -> dict:
     """Describe how to rebuild a model exactly: the ``build`` entry of its card.
 
-    Every argument of the builder is recorded with its current default, so a later
-    change of a default cannot change what an old card rebuilds.
+    Every argument of the builder is recorded (its default unless ``options`` sets it),
+    so a later change of a default cannot change what an old card rebuilds.
 
     Args:
         builder: ``"xception"`` or ``"cnn"`` (a key of ``BUILDERS``).
         image_size: Side of the square input.
         num_classes: Number of classes.
+        **options: Builder arguments the model was built with (e.g. ``filters``).
 
     Returns:
         E.g. ``{"builder": "cnn", "image_size": 128, "num_classes": 4, "filters": [...]}``.
@@ -455,6 +456,10 @@ def build_spec(builder: str, image_size: int, num_classes: int) -> dict:
         for parameter in parameters
         if parameter.name not in _NOT_RECORDED
     }
+    unknown = sorted(set(options) - set(spec))
+    if unknown:
+        raise ValueError(f"{builder} takes no argument(s) {unknown}; use some of {sorted(spec)}.")
+    spec.update({k: list(v) if isinstance(v, tuple) else v for k, v in options.items()})
     return {"builder": builder, **spec, "image_size": int(image_size), "num_classes": num_classes}
 
 

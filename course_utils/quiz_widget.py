@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from course_utils import widgets_compat
 from course_utils.quiz import (
     DIFFICULTIES,
     GROUPS,
@@ -63,7 +64,7 @@ def answer_html(question: Question) -> str:
 class Quiz:
     """The quiz's widgets and thin callbacks (logic lives in the functions above).
 
-    Display the object itself in Jupyter (``_repr_mimebundle_``) or its ``widget``.
+    Display the object itself in Jupyter (the value of a cell) or its ``widget``.
 
     Args:
         questions: The whole bank; the filter menus choose among them.
@@ -137,9 +138,17 @@ class Quiz:
         )  # fmt: skip
         return w.VBox([menus, self.status, self.question, self.your_answer, buttons, self.answer])
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        """Display the quiz's widget when the object is the value of a Jupyter cell."""
-        return self.widget._repr_mimebundle_(**kwargs)
+    def _ipython_display_(self, **_kwargs: Any) -> None:
+        """Display the quiz's widget when the object is the value of a cell (ipywidgets 7 and 8).
+
+        IPython asks for this before any ``_repr_*_``; ipywidgets 7 widgets display only
+        this way.
+        """
+        widgets_compat.display_widget(self.widget)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict:
+        """Return the quiz widget's display bundle (for front ends that ask for one)."""
+        return widgets_compat.mimebundle(self.widget, **kwargs)
 
     @property
     def current(self) -> Question | None:

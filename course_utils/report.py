@@ -7,11 +7,11 @@ each function takes ``{model name: numbers}``, where the numbers are an
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from course_utils import course, metrics
+from course_utils import course, metrics, verdicts
 
 #: Display names of the test sets.
 SPLIT_TITLES = {"test": "full test", "test_leakfree": "leak-free test", "folder": "test folder"}
@@ -174,8 +174,76 @@ def markdown_table(table: pd.DataFrame) -> str:
 # --- sentences -----------------------------------------------------------------------
 
 
+def learning_verdict(result: object, split: str = FOCUS_SPLIT) -> verdicts.LearningVerdict:
+    """Judge whether a model has learned, on one test set (the first one when it lacks it).
+
+    Every sentence function below asks this first (``verdicts.has_learned``).
+
+    Args:
+        result: A model's ``EvaluationResult`` or its metrics dict.
+        split: The test set judged.
+
+    Returns:
+        The ``verdicts.LearningVerdict``.
+    """
+    splits = _numbers(result)["splits"]
+    return verdicts.learning_verdict(splits.get(split) or next(iter(splits.values())))
+
+
+def not_learned_sentence(result: object, split: str = FOCUS_SPLIT) -> str | None:
+    """The "has not learned" sentence of a model at chance, None for a model that learned.
+
+    Args:
+        result: A model's ``EvaluationResult`` or its metrics dict.
+        split: The test set judged.
+
+    Returns:
+        ``verdicts.not_learned_sentence`` (with the demo recipe's note), or None.
+    """
+    verdict = learning_verdict(result, split)
+    if verdict.learned:
+        return None
+    numbers = _numbers(result)
+    name = course.display_name(str(numbers.get("model", "model")))
+    return verdicts.not_learned_sentence(name, verdict, verdicts.recipe_note(numbers))
+
+
+def _leak_sentence(name: str, leak: Mapping) -> str:
+    """Say what the leaked vs non-leaked comparison of a model that learned shows."""
+    leaked, clean = leak["leaked_images"], leak["leakfree_images"]
+    if leaked == 0:
+        return (
+            f"{name}: none of the {leak['test_images']} test images has a copy in training, so "
+            "there is no leak to measure."
+        )
+    counts = (
+        f"{name}: {leak['accuracy_leaked']:.1%} on the {leaked} test images with a copy in "
+        f"training, {leak['accuracy_leakfree']:.1%} on the {clean} without"
+    )
+    if not leak.get("enough_images"):
+        return (
+            f"{counts}; one group has fewer than {leak.get('min_group_images', '?')} images, "
+            "too few to say whether the leak changes accuracy."
+        )
+    low, high = leak["difference_interval"]
+    p_value = leak["fisher_p_value"]
+    finding = (
+        "so accuracy differs between the groups"
+        if p_value < 0.05 and not low <= 0 <= high
+        else "so these images cannot show that the leak changes accuracy"
+    )
+    return (
+        f"{counts}: difference {100 * leak['difference']:+.1f} points (95% CI "
+        f"{100 * low:+.1f} to {100 * high:+.1f}), Fisher's exact p = {p_value:.3g}, {finding}."
+    )
+
+
 def leakage_sentences(results: Mapping[str, object]) -> list[str]:
-    """Say, from the numbers, how much the train-test leak inflates each model's accuracy.
+    """Say, from the numbers, whether the leaked test images score differently from the rest.
+
+    The groups compared are disjoint: test images with a copy in training and those
+    without (``leakage.compare_groups``). A model that has not learned gets its
+    "has not learned" sentence instead.
 
     Args:
         results: ``{model name: EvaluationResult or its metrics dict}`` with ``leakage``.
@@ -185,51 +253,53 @@ def leakage_sentences(results: Mapping[str, object]) -> list[str]:
     """
     sentences = []
     for model, result in results.items():
-        numbers = _numbers(result)
-        leak = numbers.get("leakage")
+        leak = _numbers(result).get("leakage")
         if leak is None:
             continue
-        name, n = course.display_name(model), leak["test_images"]
-        if leak["leaked_images"] == 0:
-            sentences.append(
-                f"{name}: none of the {n} test images has a copy in training or validation, so "
-                f"the leak-free subset is the whole test split and nothing inflates its accuracy "
-                f"({leak['accuracy_test']:.1%} on both)."
-            )
-            continue
-        points = 100 * leak["inflation"]
-        low, high = numbers["splits"]["test_leakfree"]["bootstrap"]["accuracy"]
-        width = 100 * (high - low)
-        verb = "inflates" if points > 0 else "does not inflate"
-        noise = "within" if abs(points) <= width / 2 else "beyond"
-        sentences.append(
-            f"{name}: {leak['accuracy_test']:.1%} accuracy on the full test split ({n} images) "
-            f"but {leak['accuracy_leakfree']:.1%} on the {leak['leakfree_images']} leak-free "
-            f"images, so the leak {verb} accuracy ({points:+.1f} percentage points); on the "
-            f"{leak['leaked_images']} test images with a copy in training it scores "
-            f"{leak['accuracy_leaked']:.1%}. The leak-free 95% interval is {width:.1f} points "
-            f"wide, so the difference is {noise} the sampling noise of this test set."
-        )
+        refusal = not_learned_sentence(result)
+        sentences.append(refusal or _leak_sentence(course.display_name(model), leak))
     return sentences + _ranking_sentences(results)
 
 
 def _ranking_sentences(results: Mapping[str, object]) -> list[str]:
-    """Compare two models' accuracy on each test set they share."""
+    """Compare two models' accuracy on each test set they share (only when both learned)."""
     if len(results) != 2:
         return []
+    untrained = [
+        course.display_name(name)
+        for name, result in results.items()
+        if not learning_verdict(result).learned
+    ]
+    if untrained:
+        return [
+            f"No ranking of the two models: {verdicts.join_names(untrained)} "
+            f"{'has' if len(untrained) == 1 else 'have'} not learned."
+        ]
     (a, ma), (b, mb) = ((name, _numbers(result)["splits"]) for name, result in results.items())
     parts = []
     for split in ("test", "test_leakfree"):
         if split in ma and split in mb:
             gap = 100 * (ma[split]["accuracy"] - mb[split]["accuracy"])
-            parts.append(f"{gap:+.1f} points on the {SPLIT_TITLES[split]} set")
+            text = "a tie" if abs(gap) < 1e-9 else f"{gap:+.1f} points"
+            parts.append(f"{text} on the {SPLIT_TITLES[split]} set")
     if not parts:
         return []
     return [
         f"{course.display_name(a)} minus {course.display_name(b)} accuracy: "
         + "; ".join(parts)
-        + "."
+        + " (McNemar's test below says whether the gap is more than noise)."
     ]
+
+
+def _worst_classes(per_class: Mapping[str, float]) -> str:
+    """Name the tumor class missed most often, or say that several tie."""
+    rates = {name: rate for name, rate in per_class.items() if rate is not None}
+    top = verdicts.top_names(rates)
+    if not top or rates[top[0]] <= 0:
+        return ""
+    if len(top) == 1:
+        return f"; most often {top[0]} ({rates[top[0]]:.1%} of them)"
+    return f"; {verdicts.join_names(top)} are missed equally often ({rates[top[0]]:.1%} of each)"
 
 
 def missed_tumor_sentence(result: object, split: str = FOCUS_SPLIT) -> str:
@@ -240,21 +310,22 @@ def missed_tumor_sentence(result: object, split: str = FOCUS_SPLIT) -> str:
         split: The test set.
 
     Returns:
-        One sentence.
+        One sentence; the "has not learned" sentence for a model at chance.
     """
     numbers = _numbers(result)
     missed = numbers["splits"][split]["missed_tumors"]
-    per_class = pd.Series(missed["per_class"], dtype=float).dropna()
-    worst = (
-        f"; most often {per_class.idxmax()} ({per_class.max():.1%} of them)"
-        if len(per_class) and per_class.max() > 0
-        else ""
-    )
-    return (
+    counts = (
         f"{numbers.get('model', 'model')}: {missed['missed']} of {missed['tumor_images']} tumors "
         f"on the {SPLIT_TITLES.get(split, split)} set were called {metrics.HEALTHY_CLASS} "
-        f"({missed['rate']:.1%}){worst}. {missed['false_alarm_rate']:.1%} of healthy scans were "
-        "called a tumor."
+        f"({missed['rate']:.1%})"
+    )
+    refusal = not_learned_sentence(result, split)
+    if refusal:
+        return f"{counts}. {refusal}"
+    per_class = pd.Series(missed["per_class"], dtype=float).dropna().to_dict()
+    return (
+        f"{counts}{_worst_classes(per_class)}. {missed['false_alarm_rate']:.1%} of healthy scans "
+        "were called a tumor."
     )
 
 
@@ -266,13 +337,23 @@ def temperature_sentence(result: object, split: str = FOCUS_SPLIT) -> str:
         split: The test set whose ECE is reported.
 
     Returns:
-        One sentence.
+        One sentence: the "has not learned" sentence for a model at chance, "hit the
+        bound" for a temperature at an edge of its search range, else its meaning.
     """
     numbers = _numbers(result)
     fitted, calibration = numbers["temperature"], numbers["splits"][split]["calibration"]
     name, value = numbers.get("model", "model"), fitted["value"]
     if not fitted.get("fitted_on"):
         return f"{name}: no validation split, so no temperature was fitted (T = 1)."
+    refusal = not_learned_sentence(result, split)
+    if refusal:
+        return refusal
+    if verdicts.temperature_at_bound(fitted):
+        return (
+            f"{name}: the temperature hit the bound of its search range (T = {value:.2f}, range "
+            f"{metrics.TEMPERATURE_BOUNDS[0]:g}-{metrics.TEMPERATURE_BOUNDS[1]:g}): the model's "
+            "probabilities could not be calibrated."
+        )
     if 0.9 <= value <= 1.1:
         mood = "about calibrated on validation already (T near 1 changes little)"
     elif value > 1:
@@ -286,11 +367,12 @@ def temperature_sentence(result: object, split: str = FOCUS_SPLIT) -> str:
         f"{name}: T = {value:.2f} fitted on {fitted['val_images']} validation images: the model "
         f"was {mood}; on the {SPLIT_TITLES.get(split, split)} set it {change} the ECE "
         f"({calibration['ece']:.3f} -> {calibration['ece_after_temperature']:.3f})."
-        + (" T hit the edge of its search range." if fitted.get("at_bound") else "")
     )
 
 
-def describe_mcnemar(result: Mapping, name_a: str, name_b: str, alpha: float = 0.05) -> str:
+def describe_mcnemar(
+    result: Mapping, name_a: str, name_b: str, alpha: float = 0.05, not_learned: Sequence[str] = ()
+) -> str:
     """Put a McNemar result into one sentence that says what it does and does not show.
 
     Args:
@@ -298,11 +380,17 @@ def describe_mcnemar(result: Mapping, name_a: str, name_b: str, alpha: float = 0
         name_a: Model A's name.
         name_b: Model B's name.
         alpha: Significance level.
+        not_learned: Names of the models that have not learned (``learning_verdict``):
+            comparing them means nothing, and the sentence says so.
 
     Returns:
         The sentence.
     """
     a, b = course.display_name(name_a), course.display_name(name_b)
+    if not_learned:
+        names = [course.display_name(name) for name in not_learned]
+        verb = "has" if len(names) == 1 else "have"
+        return f"no comparison: {verdicts.join_names(names)} {verb} not learned."
     counts = (
         f"{result['only_a_right']} images only {a} got right, {result['only_b_right']} only "
         f"{b}; p = {result['p_value']:.3g}"

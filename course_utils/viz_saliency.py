@@ -147,3 +147,83 @@ def plot_probabilities(
     ax.set_xlabel("probability")
     ax.figure.tight_layout()
     return ax.figure
+
+
+def plot_localisation(summary: pd.DataFrame, label: str = "all", ax: Axes | None = None) -> Figure:
+    """Bars of pointing game and energy inside the lesion, with intervals and chance.
+
+    Args:
+        summary: ``localisation.summarise_scores`` output (index method, label).
+        label: The class to draw (``"all"`` pools the classes).
+        ax: Axes to draw into; None makes a new figure.
+
+    Returns:
+        The Figure.
+    """
+    table = summary.xs(label, level="label")
+    fig, ax = _figure_and_axes(ax, (7.5, 3.6))
+    positions, width = np.arange(len(table)), 0.38
+    for shift, name, prefix, text in (
+        (-width / 2, "pointing_game", "pointing", "pointing game (hit rate)"),
+        (width / 2, "energy_inside", "energy", "energy inside the region"),
+    ):
+        errors = np.abs(
+            table[[f"{prefix}_low", f"{prefix}_high"]].to_numpy().T - table[name].to_numpy()
+        )
+        bars = ax.bar(
+            positions + shift, table[name], width, yerr=np.nan_to_num(errors), label=text, capsize=3
+        )
+        ax.bar_label(bars, fmt="%.2f", fontsize=8, padding=2)
+        ax.hlines(
+            table[f"{prefix}_chance"],
+            positions + shift - width / 2,
+            positions + shift + width / 2,
+            colors="black",
+            linestyles="dashed",
+        )
+    ax.plot([], [], "k--", label="chance (region's share of the area)")
+    ax.set_xticks(positions, table.index)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("share")
+    ax.set_title(f"Maps against the lesion region ({label}; 95% bootstrap intervals)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_localisation_gallery(
+    scans: list[np.ndarray],
+    maps: list[np.ndarray],
+    masks: list[np.ndarray],
+    titles: list[str],
+    columns: int = 4,
+    alpha: float = 0.45,
+) -> Figure:
+    """Show scans with their map and lesion region outlined (white), e.g. hits and misses.
+
+    Args:
+        scans: The scans, (H, W) or (H, W, 3) in [0, 255].
+        maps: One heatmap per scan, in [0, 1].
+        masks: One lesion region per scan (a phantom mask or ``box_mask``).
+        titles: One title per panel (class, hit or miss, scores).
+        columns: Panels per row.
+        alpha: Weight of the heatmap in the overlays.
+
+    Returns:
+        The Figure (an empty one with a note when there is nothing to show).
+    """
+    count = len(scans)
+    rows = max(1, -(-count // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.8 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, scan, heat, mask, title in zip(axes.ravel(), scans, maps, masks, titles, strict=False):
+        ax.imshow(explain.overlay(scan, heat, alpha=alpha))
+        ax.contour(np.asarray(mask, dtype=float), levels=[0.5], colors="white", linewidths=1)
+        peak = np.unravel_index(np.argmax(heat), np.shape(heat))
+        ax.plot(peak[1], peak[0], marker="+", color="white", markersize=10)
+        ax.set_title(title, fontsize=8)
+    if count == 0:
+        axes[0, 0].text(0.5, 0.5, "no scans to show", ha="center", va="center")
+    fig.tight_layout()
+    return fig

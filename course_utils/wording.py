@@ -112,10 +112,15 @@ class OfflineExplainer:
 
     - ``centroid_x``, ``centroid_y``: centre of mass of the map, as fractions of the image
       width / height (0 = left / top);
-    - ``side``: ``"left"``, ``"right"`` or ``"midline"`` (as displayed, image left/right);
+    - ``side``: ``"left"``, ``"right"`` or ``"centre"`` (as displayed, image left/right);
+    - ``position``: the map's place in the head's box (``"centre"``, ``"upper-left"``...);
     - ``near_skull``: the mass lies next to the skull (the brain's outer edge);
-    - ``skull_base``: the mass lies at the skull base;
-    - ``spread``: share of the image area holding half of the map's mass (small = focal).
+    - ``spread``: share of the image area holding half of the map's mass (small = focal);
+    - ``plane``: ``"axial"``, ``"coronal"``, ``"sagittal"`` or None (unknown, e.g. a real
+      scan). Only with a known plane are the plane-dependent keys used and words such
+      as midline, hemisphere, skull base, sella or anterior written: ``midline``,
+      ``skull_base``, ``sella`` (bools) and ``region`` (``"anterior"``, ``"central"``,
+      ``"posterior"``; coronal ``"superior"``/``"inferior"``).
 
     Args:
         low_confidence: A top probability below this adds a low-confidence caveat.
@@ -198,27 +203,68 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
 
 
+#: Planes whose anatomy the location words may use.
+PLANES = ("axial", "coronal", "sagittal")
+
+
+def _known_plane(stats: dict[str, Any]) -> str | None:
+    """The statistics' plane when it is one of ``PLANES``, else None."""
+    plane = stats.get("plane")
+    return plane if plane in PLANES else None
+
+
+def _anatomical_pieces(stats: dict[str, Any], plane: str) -> list[str]:
+    """Location words that need the plane (sella, skull base, midline, hemisphere, region)."""
+    pieces = []
+    if stats.get("sella"):
+        pieces.append("at the sella turcica")
+    elif stats.get("skull_base"):
+        pieces.append("at the skull base")
+    elif stats.get("near_skull"):
+        pieces.append("near the skull")
+    side = stats.get("side")
+    if plane != "sagittal" and (stats.get("midline") or side in ("centre", "midline")):
+        pieces.append("at the midline")
+    elif plane != "sagittal" and side in ("left", "right"):
+        pieces.append(f"in the hemisphere on the {side} of the image")
+    region = stats.get("region")
+    if region in ("anterior", "posterior", "superior", "inferior"):
+        pieces.append(f"in the {region} part of the brain")
+    return pieces
+
+
+def _image_pieces(stats: dict[str, Any]) -> list[str]:
+    """Location words that hold in any plane (image sides, the head's edge)."""
+    pieces = ["near the skull"] if stats.get("near_skull") else []
+    position, side = stats.get("position"), stats.get("side")
+    if position == "centre":
+        pieces.append("near the image centre")
+    elif isinstance(position, str) and position:
+        pieces.append(f"in the {position} of the head")
+    elif side in ("left", "right"):
+        pieces.append(f"on the {side} of the image")
+    elif side in ("centre", "midline"):
+        pieces.append("near the middle of the image, left to right")
+    return pieces
+
+
 def describe_location(stats: dict[str, Any]) -> str:
     """Where a saliency map's mass lies, in words (``""`` when nothing is known).
+
+    Words that need the slice's plane (midline, hemisphere, skull base, sella,
+    anterior...) are used only when ``stats["plane"]`` is known; otherwise only image
+    words (``"near the image centre"``, ``"in the upper-left of the head"``).
 
     Args:
         stats: Saliency statistics (keys in :class:`OfflineExplainer`); all optional.
 
     Returns:
-        E.g. ``"near the skull in the hemisphere on the right of the image (centre at 72% of
-        the width, 40% of the height; focal)"``.
+        E.g. ``"near the skull in the hemisphere on the right of the image (axial slice;
+        centre at 72% of the width, 40% of the height; focal)"``.
     """
-    pieces = []
-    if stats.get("skull_base"):
-        pieces.append("at the skull base")
-    elif stats.get("near_skull"):
-        pieces.append("near the skull")
-    side = stats.get("side")
-    if side == "midline":
-        pieces.append("at the midline")
-    elif side in ("left", "right"):
-        pieces.append(f"in the hemisphere on the {side} of the image")
-    details = []
+    plane = _known_plane(stats)
+    pieces = _anatomical_pieces(stats, plane) if plane else _image_pieces(stats)
+    details = [f"{plane} slice"] if plane and pieces else []
     x, y = stats.get("centroid_x"), stats.get("centroid_y")
     if _is_number(x) and _is_number(y):
         details.append(f"centre at {_pct(float(x))} of the width, {_pct(float(y))} of the height")
@@ -233,8 +279,33 @@ def describe_location(stats: dict[str, Any]) -> str:
     return f"{where} ({'; '.join(details)})" if details else where
 
 
+def _fits(predicted_class: str, stats: dict[str, Any], plane: str | None) -> bool | None:
+    """Whether the location fits the class; None when the statistics cannot tell."""
+    near, base, sella = stats.get("near_skull"), stats.get("skull_base"), stats.get("sella")
+    side, midline = stats.get("side"), stats.get("midline")
+    if predicted_class == "meningioma":
+        if plane is None:
+            return None if near is None else bool(near)
+        if near is None and base is None and midline is None:
+            return None
+        return bool(near or base or (midline and plane != "sagittal"))
+    if predicted_class == "glioma":
+        if plane in ("axial", "coronal") and side is not None:
+            return side in ("left", "right") and not base and not sella
+        if near is None:
+            return None  # without the plane, only "away from the skull" can be judged
+        return not near and not base and not sella
+    if predicted_class == "pituitary" and plane is not None and sella is not None:
+        return bool(sella)
+    return None
+
+
 def location_verdict(predicted_class: str, stats: dict[str, Any]) -> str:
     """Whether the map's location fits where the predicted class typically occurs.
+
+    The sella (pituitary) and the hemispheres (glioma) can only be judged with a
+    known plane; without one a meningioma is judged by its nearness to the skull and
+    a glioma by its distance from it.
 
     Args:
         predicted_class: The predicted class.
@@ -244,19 +315,12 @@ def location_verdict(predicted_class: str, stats: dict[str, Any]) -> str:
         A clause such as ``"which is where meningiomas typically arise (…)"``, or ``""``
         when the class or the needed statistics are unknown.
     """
-    side, near = stats.get("side"), stats.get("near_skull")
-    base = stats.get("skull_base")
-    typical = TYPICAL_LOCATIONS.get(predicted_class, "")
-    if predicted_class == "meningioma" and (near is not None or base is not None):
-        fits = bool(near or base)
-    elif predicted_class == "glioma" and side is not None:
-        fits = side in ("left", "right") and not base
-    elif predicted_class == "pituitary" and side is not None:
-        fits = side == "midline" and base is not False
-    elif predicted_class == "notumor":
+    if predicted_class == "notumor":
         return "though no tumor is predicted, so there is no typical location to compare with"
-    else:
+    fits = _fits(predicted_class, stats, _known_plane(stats))
+    if fits is None:
         return ""
+    typical = TYPICAL_LOCATIONS[predicted_class]
     plural = {"glioma": "gliomas", "meningioma": "meningiomas", "pituitary": "pituitary tumors"}
     name = plural[predicted_class]
     if fits:

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from tiny_cnn import save_tiny_cnn
 
-from course_utils import analysis, course, images, predict, wording
+from course_utils import analysis, course, evaluate, images, predict, wording
 from course_utils.config import CLASS_NAMES
 
 
@@ -83,10 +83,22 @@ def test_analyse_file_good_bad_and_overlay(tiny_model, tmp_path: Path) -> None:
     assert not missing["ok"] and "gone.png" in missing["error"]
 
 
-def test_write_lesson_summary(tmp_path: Path) -> None:
-    scores = pd.DataFrame(
-        {"energy_inside": [0.2, 0.6]}, index=pd.Index(["saliency", "gradcam"], name="method")
+def _scores(hits: list[float], images: int = 30, chance: float = 0.1) -> pd.DataFrame:
+    """``measure.score_methods``-shaped scores of saliency and Grad-CAM."""
+    return pd.DataFrame(
+        {
+            "pointing_game": hits,
+            "pointing_chance": [chance] * 2,
+            "energy_inside": [0.2, 0.6],
+            "mask_share": [0.1] * 2,
+            "images": [images] * 2,
+        },
+        index=pd.Index(["saliency", "gradcam"], name="method"),
     )
+
+
+def test_write_lesson_summary(tmp_path: Path) -> None:
+    scores = _scores([0.2, 0.9])
     sanity = pd.DataFrame({"spearman": [0.25, 0.9]}, index=["gradcam", "saliency"])
     example = {"explanation": wording.TextExplanation("text", "offline", True)}
     lines = analysis.write_lesson_summary(
@@ -94,7 +106,8 @@ def test_write_lesson_summary(tmp_path: Path) -> None:
     )
     assert lines == [
         "- models: Xception, CNN; maps of CNN",
-        "- highest energy inside the lesion: gradcam (0.60)",
+        "- pointing game, hit rate (95% CI) on 30 images: saliency 0.20 (0.08-0.39), gradcam "
+        "0.90 (0.73-0.98); gradcam beats chance (0.10) and every other method",
         "- sanity check (Spearman, trained vs randomised): gradcam 0.25, saliency 0.90",
         "- example explanation by the offline explainer",
     ]
@@ -102,3 +115,22 @@ def test_write_lesson_summary(tmp_path: Path) -> None:
     assert written == "\n".join(lines) + "\n"
     empty = analysis.write_lesson_summary(tmp_path, [], None, pd.DataFrame(), pd.DataFrame(), None)
     assert empty == ["- models: none found; maps of no model"]
+
+
+def test_lesson_summary_crowns_no_winner_at_chance_or_within_noise(tmp_path: Path) -> None:
+    tie = analysis.write_lesson_summary(
+        tmp_path, ["cnn"], "cnn", _scores([0.8, 0.9]), pd.DataFrame(), None
+    )
+    assert "saliency and gradcam beat chance (0.10) and tie (intervals overlap)" in tie[1]
+    weak = analysis.write_lesson_summary(
+        tmp_path, ["cnn"], "cnn", _scores([0.1, 0.2], 5), pd.DataFrame(), None
+    )
+    assert "no method beats chance (0.10): no winner" in weak[1]
+    y = np.repeat(np.arange(4), 10)
+    constant = evaluate.evaluate_predictions(y, np.tile([0.7, 0.1, 0.1, 0.1], (40, 1)), CLASS_NAMES)
+    course.write_json({"splits": {"test_leakfree": constant}}, course.metrics_path(tmp_path, "cnn"))
+    chance = analysis.write_lesson_summary(
+        tmp_path, ["cnn"], "cnn", _scores([0.2, 0.9]), pd.DataFrame(), None
+    )
+    assert chance[1].startswith("- no ranking of the saliency methods: the model has not learned")
+    assert "beats chance" not in chance[1]

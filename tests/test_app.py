@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from tiny_cnn import save_tiny_cnn
 
-from course_utils import app, render, wording
+from course_utils import app, render, widgets_compat, wording
 
 
 def _png(image: Image.Image, fmt: str = "PNG") -> bytes:
@@ -47,15 +47,60 @@ def test_probability_chart_is_png() -> None:
 
 
 def _upload(widget_app: app.App, data: bytes, name: str) -> None:
-    widget_app.upload.value = (
-        {
-            "name": name,
-            "type": "image/png",
-            "size": len(data),
-            "content": memoryview(data),
-            "last_modified": datetime.datetime.now(datetime.UTC),
-        },
-    )
+    """Upload ``data`` as ``name`` the way the browser does in the installed ipywidgets.
+
+    ipywidgets 8: the front end sets ``value`` (a tuple of file dicts). ipywidgets 7 (Colab):
+    ``value`` is read-only; the front end sends ``metadata``, ``data`` and a bumped
+    ``_counter``, from which the widget builds ``{name: {"metadata", "content"}}``.
+    """
+    upload = widget_app.upload
+    if widgets_compat.ipywidgets_major() >= 8:
+        upload.value = (
+            {
+                "name": name,
+                "type": "image/png",
+                "size": len(data),
+                "content": memoryview(data),
+                "last_modified": datetime.datetime.now(datetime.UTC),
+            },
+        )
+    else:
+        metadata = {"name": name, "type": "image/png", "size": len(data), "lastModified": 0}
+        upload.set_state(
+            {"metadata": [metadata], "data": [memoryview(data)], "_counter": upload._counter + 1}
+        )
+
+
+def test_uploaded_files_reads_both_ipywidgets_shapes() -> None:
+    content = b"\x89PNG..."
+    version_8 = ({"name": "a.png", "type": "image/png", "content": memoryview(content)},)
+    version_7 = {"a.png": {"metadata": {"name": "a.png"}, "content": content}}
+    expected = [("a.png", content)]
+    assert widgets_compat.uploaded_files(version_8) == expected
+    assert widgets_compat.uploaded_files(version_7) == expected
+    assert widgets_compat.uploaded_files(()) == widgets_compat.uploaded_files({}) == []
+    with pytest.raises(ValueError, match="FileUpload value"):
+        widgets_compat.uploaded_files("a.png")
+
+
+def test_simulated_upload_reaches_the_widget_value() -> None:
+    ui = app.build_app({}).app
+    _upload(ui, b"bytes of a scan", "scan.png")
+    assert widgets_compat.uploaded_files(ui.upload.value) == [("scan.png", b"bytes of a scan")]
+    assert ui.data == b"bytes of a scan" and "notebooks 02/03" in ui.status.value
+
+
+def test_app_widget_displays_as_a_cell_value() -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.display import display
+    from IPython.utils.capture import capture_output
+
+    InteractiveShell.instance()
+    widget = app.build_app({})
+    with capture_output() as captured:
+        display(widget)
+    (output,) = captured.outputs
+    assert output.data[widgets_compat.WIDGET_MIME]["model_id"] == widget.model_id
 
 
 def test_widget_good_then_bad_then_good(tiny_model, tmp_path: Path) -> None:

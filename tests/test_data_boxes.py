@@ -6,7 +6,6 @@ import io
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -324,10 +323,8 @@ def test_real_figshare_slices_are_found_mirrored(figshare_dir: Path, tmp_path: P
 @pytest.mark.realdata
 @pytest.mark.slow
 def test_real_training_copy_match_rates(real_data_dir: Path, tmp_path: Path) -> None:
-    out = tmp_path / "boxes.csv"
-    started = time.perf_counter()
+    out = tmp_path / "boxes.csv"  # its speed is a benchmark row (make bench), not a test
     assert cli.main(["data", "boxes", str(real_data_dir), "--out", str(out)]) == 0
-    seconds = time.perf_counter() - started
     table = pd.read_csv(out)
     totals = {
         label: len(list((real_data_dir / "Training" / label).glob("*.jpg")))
@@ -341,4 +338,3 @@ def test_real_training_copy_match_rates(real_data_dir: Path, tmp_path: Path) -> 
     assert (table["x0"] < table["x1"]).all() and (table["y0"] < table["y1"]).all()
     assert table[["x0", "y0", "x1", "y1"]].to_numpy().min() >= 0
     assert table[["x0", "y0", "x1", "y1"]].to_numpy().max() <= 1
-    assert seconds < 30, f"data boxes took {seconds:.1f} s"

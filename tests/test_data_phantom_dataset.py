@@ -108,7 +108,7 @@ def test_planted_near_duplicates_are_close_but_not_identical(small_dataset):
     pairs += [
         (entry["test"], entry["train"]) for entry in planted["leaks"] if entry["kind"] == "near"
     ]
-    assert len(planted["near_duplicates"]) == 2
+    assert len(planted["near_duplicates"]) == 2  # 5% of 12 Training images, at least 2
     for copy, original in pairs:
         assert Path(copy).stem.endswith(("_near", "_leak"))
         assert (root / copy).read_bytes() != (root / original).read_bytes()
@@ -117,6 +117,60 @@ def test_planted_near_duplicates_are_close_but_not_identical(small_dataset):
         assert copy_pixels.shape == original_pixels.shape
         assert 0 < np.abs(copy_pixels - original_pixels).mean() < 20
         assert np.corrcoef(copy_pixels.ravel(), original_pixels.ravel())[0, 1] > 0.9
+
+
+def test_planted_adjacent_slices_are_the_same_head_a_little_shifted(small_dataset):
+    root, manifest = small_dataset
+    adjacent = manifest["planted"]["adjacent_slices"]
+    assert len(adjacent) == 1  # 10% of 12 Training images, at least 1
+    for entry in adjacent:
+        copy, original = entry["copy"], entry["original"]
+        assert Path(copy).stem == Path(original).stem + "_adj"
+        assert Path(copy).parent == Path(original).parent
+        assert copy.startswith(f"{TRAIN_SPLIT}/") and abs(entry["slice_offset"]) > 0
+        copy_pixels = np.asarray(Image.open(root / copy), dtype=float)
+        original_pixels = np.asarray(Image.open(root / original), dtype=float)
+        assert np.corrcoef(copy_pixels.ravel(), original_pixels.ravel())[0, 1] > 0.9
+        assert np.abs(copy_pixels - original_pixels).mean() > 1  # not a re-encoded copy
+        assert manifest["planes"][copy] == manifest["planes"][original]
+        assert (root / phantom_dataset._mask_path(copy)).is_file()
+
+
+def test_manifest_records_every_image_plane(small_dataset):
+    root, manifest = small_dataset
+    corrupt = {entry["path"] for entry in manifest["planted"]["corrupt"]}
+    images = {
+        path.relative_to(root).as_posix()
+        for split in (TRAIN_SPLIT, TEST_SPLIT)
+        for path in (root / split).rglob("*.jpg")
+    }
+    assert set(manifest["planes"]) == images - corrupt
+    assert set(manifest["planes"].values()) <= set(phantoms.PLANES)
+    for entry in manifest["planted"]["exact_duplicates"] + manifest["planted"]["near_duplicates"]:
+        assert manifest["planes"][entry["copy"]] == manifest["planes"][entry["original"]]
+
+
+def test_planted_copies_are_a_share_of_the_training_images():
+    params = {"per_class": 200, "class_names": list(CLASS_NAMES)}
+    share = phantom_dataset.NEAR_DUPLICATE_SHARE
+    assert phantom_dataset._planted_count(params, share, 2) == round(800 * share)
+    small = {"per_class": 3, "class_names": ["glioma"]}
+    assert phantom_dataset._planted_count(small, share, 2) == 2
+
+
+def test_naive_split_leaks_on_phantoms_and_audit_groups_adjacent_slices(
+    phantom_manifest, phantom_audit
+):
+    from course_utils.data import splits
+
+    groups = {
+        path: number for number, group in enumerate(phantom_audit.near_groups) for path in group
+    }
+    for entry in phantom_manifest["planted"]["adjacent_slices"]:
+        assert entry["copy"] in groups, f"the audit missed {entry['copy']}"
+        assert groups[entry["copy"]] == groups.get(entry["original"])
+    leak = splits.random_split_leakage(phantom_audit.table, test_fraction=0.2, seed=0)
+    assert leak["leaked"] > 0 and 0.03 < leak["share"] < 0.6
 
 
 def test_planted_corrupt_files_are_unreadable(small_dataset, monkeypatch):
@@ -174,6 +228,7 @@ def test_plant_issues_false_plants_nothing(tmp_path):
     assert set(planted) == {
         "exact_duplicates",
         "near_duplicates",
+        "adjacent_slices",
         "leaks",
         "label_conflict",
         "corrupt",

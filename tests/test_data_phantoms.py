@@ -1,4 +1,4 @@
-"""Tests of one phantom slice and its mask (course_utils.data.phantoms)."""
+"""Tests of one phantom slice and its mask (course_utils.data.phantoms), in three planes."""
 
 from __future__ import annotations
 
@@ -7,37 +7,30 @@ import pytest
 from scipy import ndimage
 
 from course_utils.config import CLASS_NAMES
-from course_utils.data import phantoms
+from course_utils.data import phantom_anatomy, phantoms
 
 TUMOR_CLASSES = ("glioma", "meningioma", "pituitary")
+PLANES = phantoms.PLANES
 
 
-def render(class_name: str, seed: int, size: int = 96):
-    return phantoms.render_phantom(class_name, size, np.random.default_rng(seed))
+def render(class_name: str, seed: int, size: int = 96, plane: str | None = None):
+    return phantoms.render_phantom(class_name, size, np.random.default_rng(seed), plane)
 
 
-def brain_coordinates(brain: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Coordinates of the mask's pixels in the brain's own frame (from its moments).
-
-    Returns an (n, 2) array of (across, along): signed offsets from the brain's centre
-    along its short (left-right) and long (front-back, positive = down) axes, in
-    semi-axis units, so the midline is across == 0 whatever the head's rotation.
-    """
-    points = np.argwhere(brain).astype(float)
-    centre = points.mean(axis=0)
-    variances, axes = np.linalg.eigh(np.cov((points - centre).T))
-    long_axis, short_axis = axes[:, 1], axes[:, 0]
-    if long_axis[0] < 0:  # point the long axis downwards (increasing rows)
-        long_axis = -long_axis
-    offsets = np.argwhere(mask) - centre
-    semi_short, semi_long = 2.0 * np.sqrt(variances)
-    return np.stack([offsets @ short_axis / semi_short, offsets @ long_axis / semi_long], 1)
+def head_of(class_name: str, seed: int, plane: str):
+    """The head render() draws: the plane is drawn first, then the head (documented)."""
+    rng = np.random.default_rng(seed)
+    rng.integers(len(PLANES))
+    return phantom_anatomy.sample_head(plane, rng, class_name == "pituitary")
 
 
-def brain_frame(brain: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
-    """The mask's centroid as (across, along) in the brain's own frame."""
-    across, along = brain_coordinates(brain, mask).mean(axis=0)
-    return float(across), float(along)
+def head_coordinates(head, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Head-frame (x right, y down, half-image units) coordinates of a mask's pixels."""
+    size = mask.shape[0]
+    rows, columns = np.nonzero(mask)
+    x = (columns + 0.5) * 2.0 / size - 1.0 - head.center_x
+    y = (rows + 0.5) * 2.0 / size - 1.0 - head.center_y
+    return head.cos_angle * x + head.sin_angle * y, head.cos_angle * y - head.sin_angle * x
 
 
 def edge_band(brain: np.ndarray, width: int) -> np.ndarray:
@@ -47,9 +40,11 @@ def edge_band(brain: np.ndarray, width: int) -> np.ndarray:
 # ------------------------------------------------------------------ render_phantom
 
 
+@pytest.mark.parametrize("plane", PLANES)
 @pytest.mark.parametrize("class_name", CLASS_NAMES)
-def test_render_returns_expected_arrays(class_name):
-    image, lesion, brain = render(class_name, seed=0)
+def test_render_returns_expected_arrays(class_name, plane):
+    image, lesion, brain, drawn = render(class_name, seed=0, plane=plane)
+    assert drawn == plane
     assert image.shape == lesion.shape == brain.shape == (96, 96)
     assert image.dtype == np.uint8
     assert lesion.dtype == bool and brain.dtype == bool
@@ -60,81 +55,143 @@ def test_render_returns_expected_arrays(class_name):
 
 def test_render_is_deterministic_by_seed():
     first, second = render("glioma", seed=3), render("glioma", seed=3)
-    for array_a, array_b in zip(first, second, strict=True):
+    for array_a, array_b in zip(first[:3], second[:3], strict=True):
         np.testing.assert_array_equal(array_a, array_b)
+    assert first.plane == second.plane
     other = render("glioma", seed=4)
-    assert not np.array_equal(first[0], other[0])
-    assert not np.array_equal(first[1], other[1])
+    assert not np.array_equal(first.image, other.image)
+    assert not np.array_equal(first.lesion_mask, other.lesion_mask)
+
+
+def test_every_plane_is_drawn_and_forcing_one_keeps_the_rest():
+    drawn = [render("notumor", seed).plane for seed in range(30)]
+    assert set(drawn) == set(PLANES)
+    assert max(drawn.count(plane) for plane in PLANES) < 20  # roughly even
+    seed = next(s for s, plane in enumerate(drawn) if plane == "coronal")
+    np.testing.assert_array_equal(
+        render("notumor", seed).image, render("notumor", seed, plane="coronal").image
+    )
 
 
 @pytest.mark.parametrize("size", [64, 97, 224])
 @pytest.mark.parametrize("class_name", CLASS_NAMES)
 def test_lesion_mask_lies_inside_the_brain(class_name, size):
     for seed in range(12 if size < 200 else 3):
-        _, lesion, brain = render(class_name, seed, size)
-        assert not (lesion & ~brain).any(), f"{class_name} seed {seed}: lesion outside brain"
+        _, lesion, brain, plane = render(class_name, seed, size)
+        where = f"{class_name} {plane} seed {seed}"
+        assert not (lesion & ~brain).any(), f"{where}: lesion outside brain"
         if class_name == "notumor":
             assert not lesion.any()
         else:
-            assert lesion.sum() >= 4, f"{class_name} seed {seed}: lesion too small"
+            assert lesion.sum() >= 4, f"{where}: lesion too small"
 
 
+@pytest.mark.parametrize("plane", PLANES)
 @pytest.mark.parametrize("class_name", TUMOR_CLASSES)
-def test_lesions_stand_out_from_the_brain(class_name):
+def test_lesions_stand_out_from_the_brain(class_name, plane):
     differences = []
-    for seed in range(20):
-        image, lesion, brain = render(class_name, seed)
+    for seed in range(16):
+        image, lesion, brain, _ = render(class_name, seed, plane=plane)
         background = np.median(image[brain & ~lesion])
         differences.append(np.abs(image[lesion].astype(float) - background).mean())
     assert min(differences) > 5  # even faint lesions differ from the brain
     assert np.median(differences) > 20
 
 
-def test_meningioma_touches_the_inner_skull():
+@pytest.mark.parametrize("plane", PLANES)
+def test_meningioma_touches_the_dura_of_the_skull_or_the_falx(plane):
+    on_falx = 0
     for seed in range(25):
-        image, lesion, brain = render("meningioma", seed)
-        assert (lesion & edge_band(brain, 2)).any(), f"seed {seed}: meningioma off the dura"
+        image, lesion, brain, _ = render("meningioma", seed, plane=plane)
+        x, _ = head_coordinates(head_of("meningioma", seed, plane), lesion)
+        touches_falx = plane != "sagittal" and np.abs(x).min() < 2.0 / 96
+        touches_skull = (lesion & edge_band(brain, 2)).any()
+        assert touches_skull or touches_falx, f"{plane} seed {seed}: meningioma off the dura"
+        on_falx += bool(touches_falx and not touches_skull)
+        if touches_falx and not touches_skull:
+            assert np.all(x > -1.5 / 96) or np.all(x < 1.5 / 96), f"seed {seed}: crosses the falx"
         inside_brain = image[brain & ~lesion].mean()
-        assert image[lesion].mean() > inside_brain, f"seed {seed}: meningioma not bright"
+        assert image[lesion].mean() > inside_brain, f"{plane} seed {seed}: meningioma not bright"
+    if plane != "sagittal":  # a sagittal slice has no falx to sit on
+        assert 0 < on_falx < 12  # some sit on the falx, most on the convexity
 
 
-def test_pituitary_sits_low_on_the_midline():
+@pytest.mark.parametrize("plane", PLANES)
+def test_pituitary_sits_at_the_sella(plane):
+    """Axial: midline, a little anterior of the centre; coronal/sagittal: skull base, centre."""
     for seed in range(25):
-        _, lesion, brain = render("pituitary", seed)
-        across, along = brain_frame(brain, lesion)
-        assert abs(across) < 0.25, f"seed {seed}: pituitary off the midline ({across:.2f})"
-        assert along > 0.5, f"seed {seed}: pituitary not in the lower part ({along:.2f})"
+        _, lesion, brain, _ = render("pituitary", seed, plane=plane)
+        head = head_of("pituitary", seed, plane)
+        x, y = (float(v.mean()) for v in head_coordinates(head, lesion))
+        across, along = x / head.semi_x, y / head.semi_y
+        where = f"{plane} seed {seed}: ({across:.2f}, {along:.2f})"
+        if plane == "sagittal":
+            assert abs(across) < 0.2, f"{where}: sella not at the centre"
+        else:
+            assert abs(across) < 0.06, f"{where}: pituitary off the midline"
+        if plane == "axial":
+            assert -0.35 < along < -0.05, f"{where}: not just anterior of the centre"
+        else:
+            _, brain_y = head_coordinates(head, brain)
+            assert along > 0.3 and y > brain_y.mean(), f"{where}: not at the skull base"
+            assert y > np.quantile(brain_y, 0.7), f"{where}: not in the lowest part"
         assert lesion.mean() < 0.02
 
 
-def test_glioma_is_inside_one_hemisphere_away_from_the_skull():
+@pytest.mark.parametrize("plane", PLANES)
+def test_glioma_is_inside_a_hemisphere_away_from_the_skull(plane):
     sides = set()
     for seed in range(25):
-        _, lesion, brain = render("glioma", seed, size=128)
-        across, _ = brain_frame(brain, lesion)
-        assert abs(across) > 0.12, f"seed {seed}: glioma on the midline ({across:.2f})"
-        pixels_across = brain_coordinates(brain, lesion)[:, 0]
-        crossing = np.mean(np.sign(pixels_across) != np.sign(across))
-        assert crossing < 0.02, f"seed {seed}: glioma crosses the midline"
-        assert not (lesion & edge_band(brain, 3)).any(), f"seed {seed}: glioma on the skull"
-        sides.add(across > 0)
-    assert sides == {True, False}  # both hemispheres occur
+        _, lesion, brain, _ = render("glioma", seed, size=128, plane=plane)
+        x, _ = head_coordinates(head_of("glioma", seed, plane), lesion)
+        assert not (lesion & edge_band(brain, 3)).any(), f"{plane} seed {seed}: on the skull"
+        if plane != "sagittal":
+            assert np.all(x > 0) or np.all(x < 0), f"{plane} seed {seed}: crosses the midline"
+            assert abs(x.mean()) > 0.08, f"{plane} seed {seed}: glioma on the midline"
+            sides.add(bool(x.mean() > 0))
+    if plane != "sagittal":
+        assert sides == {True, False}  # both hemispheres occur
 
 
 def test_lesions_vary_in_size_and_place():
     for class_name in TUMOR_CLASSES:
         areas, centres = [], []
         for seed in range(10):
-            _, lesion, _ = render(class_name, seed)
+            _, lesion, _, _ = render(class_name, seed)
             areas.append(lesion.sum())
             centres.append(np.argwhere(lesion).mean(axis=0))
         assert max(areas) > 1.5 * min(areas), class_name
         assert np.ptp(np.array(centres), axis=0).max() > 3, class_name
 
 
+@pytest.mark.parametrize("class_name", CLASS_NAMES)
+def test_an_adjacent_slice_is_the_same_head_and_lesion_a_little_shifted(class_name):
+    for seed in range(4):
+        original = render(class_name, seed)
+        rng = np.random.default_rng(seed)
+        adjacent = phantoms.render_phantom(class_name, 96, rng, slice_offset=1.0)
+        assert adjacent.plane == original.plane
+        assert not np.array_equal(adjacent.image, original.image)
+        correlation = np.corrcoef(adjacent.image.ravel(), original.image.ravel())[0, 1]
+        assert correlation > 0.9, f"seed {seed}: {correlation:.3f}"
+        if class_name != "notumor":
+            overlap = (adjacent.lesion_mask & original.lesion_mask).sum()
+            union = (adjacent.lesion_mask | original.lesion_mask).sum()
+            assert 0.6 < overlap / union < 1.0, f"seed {seed}: lesion overlap {overlap / union:.2f}"
+
+
 @pytest.mark.parametrize(
-    ("class_name", "size"), [("tumor", 96), ("Glioma", 96), ("glioma", 63), ("glioma", 96.0)]
+    ("class_name", "size", "extra"),
+    [
+        ("tumor", 96, {}),
+        ("Glioma", 96, {}),
+        ("glioma", 63, {}),
+        ("glioma", 96.0, {}),
+        ("glioma", 96, {"plane": "oblique"}),
+        ("glioma", 96, {"slice_offset": 2.0}),
+        ("glioma", 96, {"slice_offset": "1"}),
+    ],
 )
-def test_render_rejects_bad_input(class_name, size):
+def test_render_rejects_bad_input(class_name, size, extra):
     with pytest.raises(ValueError):
-        phantoms.render_phantom(class_name, size, np.random.default_rng(0))
+        phantoms.render_phantom(class_name, size, np.random.default_rng(0), **extra)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from course_utils import cards, course, evaluate, report
+from course_utils import cards, course, evaluate, leakage, report
 from course_utils.data import folders as test_folders
 
 CLASSES = ("glioma", "meningioma", "notumor", "pituitary")
@@ -32,15 +32,9 @@ def _fake_metrics(accuracy_test: float, accuracy_leakfree: float, leaked: int) -
         y_pred = np.where(rng.random(100) < accuracy, y, (y + 1) % 4)
         return evaluate.evaluate_predictions(y, _probabilities(y_pred, 0.9), CLASSES, 1.2, 100)
 
-    leak = {
-        "test_images": 100 + leaked,
-        "leakfree_images": 100,
-        "leaked_images": leaked,
-        "accuracy_test": accuracy_test,
-        "accuracy_leakfree": accuracy_leakfree,
-        "accuracy_leaked": 1.0,
-        "inflation": accuracy_test - accuracy_leakfree,
-    }
+    clean_right = round(100 * accuracy_leakfree)
+    correct = np.r_[np.ones(leaked + clean_right, bool), np.zeros(100 - clean_right, bool)]
+    leak = leakage.compare_groups(correct, np.arange(100 + leaked) < leaked, n_resamples=200)
     return {
         "splits": {"test": result(accuracy_test), "test_leakfree": result(accuracy_leakfree)},
         "leakage": leak,
@@ -60,11 +54,15 @@ def test_evaluate_predictions_collects_every_metric() -> None:
 
 def test_leakage_sentences_are_computed() -> None:
     metrics = {"xception": _fake_metrics(0.97, 0.90, 30), "cnn": _fake_metrics(0.95, 0.95, 0)}
-    metrics["cnn"]["leakage"]["leaked_images"] = 0
     sentences = report.leakage_sentences(metrics)
-    assert "97.0%" in sentences[0] and "90.0%" in sentences[0] and "+7.0 percentage" in sentences[0]
-    assert "inflates" in sentences[0] and "none of the 100 test images" in sentences[1]
+    assert sentences[0].startswith(
+        "Xception: 100.0% on the 30 test images with a copy in training, 90.0% on the 100 without"
+    )
+    assert "difference +10.0 points (95% CI" in sentences[0] and "Fisher's exact p" in sentences[0]
+    assert "none of the 100 test images has a copy in training" in sentences[1]
     assert sentences[2].startswith("Xception minus CNN accuracy:")
+    few = report.leakage_sentences({"cnn": _fake_metrics(0.95, 0.95, 3)})
+    assert "too few to say" in few[0] and "difference" not in few[0]
 
 
 def test_comparison_and_markdown_tables() -> None:

@@ -244,9 +244,64 @@ def test_summaries_are_computed_from_the_run(tmp_path: Path) -> None:
     assert not any("Xception" in line for line in lines)
     assert course.summary_path(tmp_path, "03_cnn").read_text() == "\n".join(lines) + "\n"
 
+    at_chance = lessons.write_cnn_summary(tmp_path, {**_card(), "fast_mode": True}, ["a"] * 60)
+    assert "The CNN has not learned: its accuracy 55.0%" in at_chance[4]  # vs 100% constant
+    assert "fast-mode run" in at_chance[4] and "train - val" not in at_chance[4]
+    skewed = lessons.write_cnn_summary(tmp_path, _card(), ["a"] * 20 + ["b"] * 80)
+    assert "has not learned" in skewed[4]  # 55% does not beat always-"b" (80%)
+    balanced = lessons.write_cnn_summary(tmp_path, _card(), ["a", "b", "c", "d"] * 50)
+    assert "has not learned" not in balanced[4] and "+15.0%" in balanced[4]
+
     card = _card("xception")
     card["phases"][0]["feature_extraction_seconds"] = 1.5
     lines = lessons.write_transfer_summary(tmp_path, card, {1e-3: [1.2, 1.0], 1e-2: [1.3, 1.4]})
     assert "feature extraction 1.5 s" in lines[4]
     assert lines[-1].endswith("0.001 -> 1.000, 0.01 -> 1.400")
     assert course.summary_path(tmp_path, "02_transfer").is_file()
+
+
+# --- sentences that first ask whether the model learned ---------------------------------
+
+GAP = {"gap": 0.2, "val_loss_rise": 0.3, "best_epoch": 2, "epochs": 5}
+BALANCED = ["glioma", "meningioma", "notumor", "pituitary"] * 25  # 100 images, 25 % each
+
+
+def _val_card(accuracy: float, **extra: object) -> dict:
+    """A card whose best validation accuracy is ``accuracy``."""
+    return {**_card(), "best_val_metrics": {"accuracy": accuracy, "loss": 1.0}, **extra}
+
+
+def test_overfitting_sentence_only_for_a_model_that_learned() -> None:
+    chance = lessons.validation_verdict(_val_card(0.25), BALANCED)
+    text = lessons.overfitting_sentence(GAP, chance, _val_card(0.25, fast_mode=True))
+    assert text.startswith("The CNN has not learned") and "fast-mode run" in text
+    assert "Signs of over-fitting" not in text and "is not over-fitting" in text
+    learned = lessons.validation_verdict(_val_card(0.9), BALANCED)
+    assert learned.learned
+    text = lessons.overfitting_sentence(GAP, learned)
+    assert text.startswith("Signs of over-fitting: training accuracy is 20.0% ahead")
+    calm = {**GAP, "gap": 0.0, "val_loss_rise": 0.0}
+    assert "none within these 5 epochs" in lessons.overfitting_sentence(calm, learned)
+
+
+def test_batch_norm_is_not_blamed_for_a_model_at_chance() -> None:
+    chance = lessons.validation_verdict(_val_card(0.25), BALANCED)
+    learned = lessons.validation_verdict(_val_card(1.0), BALANCED)
+    at_chance = lessons.batch_norm_sentence(1.0, 10.0, 12, chance)
+    assert "ratio 0.1" in at_chance and "has not learned" in at_chance
+    assert "understate" not in at_chance
+    assert "understate what the network learned" in lessons.batch_norm_sentence(1, 10, 12, learned)
+    assert "Close" in lessons.batch_norm_sentence(1.0, 1.1, 12, chance)
+
+
+def test_card_comparison_sentence_ties_and_refusals() -> None:
+    cnn = {**_val_card(0.9), "parameters": 1000}
+    xception = {**_val_card(0.9), "parameters": 20000, "weights": "imagenet"}
+    tie = lessons.card_comparison_sentence({"CNN": cnn, "Xception": xception}, BALANCED)
+    assert "20 times the parameters" in tie and "CNN minus Xception: a tie" in tie
+    better = {**xception, "best_val_metrics": {"accuracy": 0.95, "loss": 0.2}}
+    gap = lessons.card_comparison_sentence({"CNN": cnn, "Xception": better}, BALANCED)
+    assert "-5.0 points" in gap
+    chance = {**_val_card(0.25), "parameters": 1000}
+    refused = lessons.card_comparison_sentence({"CNN": chance, "Xception": xception}, BALANCED)
+    assert "no accuracy comparison: CNN has not learned" in refused and "minus" not in refused

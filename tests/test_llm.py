@@ -12,7 +12,7 @@ import types
 
 import numpy as np
 import pytest
-from gemini_stub import GeminiStub, answer_body, error_body, reply
+from gemini_stub import GeminiStub, answer_body, error_body, model_entry, reply
 from PIL import Image
 
 from course_utils import llm, wording
@@ -290,6 +290,128 @@ def test_client_is_made_lazily_and_reused(stub: GeminiStub) -> None:
     _explain(explainer)
     _explain(explainer)
     assert len(explainer._clients) == 1 and len(stub.requests) == 2
+
+
+# --------------------------------------------------------------------------- model fallback
+
+ANSWER = reply(200, answer_body(json.dumps(GOOD)))
+#: A key's catalogue without the alias: the best Flash model is ``gemini-3-flash``.
+NO_ALIAS = [
+    "gemini-2.0-flash",
+    "gemini-2.5-flash-lite",
+    "gemini-2.5-flash",
+    "gemini-3-flash-preview",
+    "gemini-3-pro",
+    "gemini-3.1-flash-lite",
+    model_entry("gemini-3.5-flash-preview-tts", ("countTokens", "generateContent")),
+    model_entry("gemini-4-flash", ("countTokens",)),
+    "gemini-3-flash",
+    "gemini-3-flash-image",
+    model_entry("gemini-embedding-001", ("embedContent",)),
+]
+
+
+def test_default_model_is_the_maintained_alias() -> None:
+    assert llm.DEFAULT_MODEL == "gemini-flash-latest"
+    assert (
+        llm.GeminiExplainer().model_id
+        == llm.make_explainer("gemini").model_id
+        == "gemini-flash-latest"
+    )
+
+
+def test_rank_flash_models_rule() -> None:
+    def model(name: str, actions=("generateContent", "countTokens")) -> types.SimpleNamespace:
+        return types.SimpleNamespace(name=f"models/{name}", supported_actions=list(actions))
+
+    names = [
+        "gemini-2.5-flash-lite", "gemini-2.5-flash-preview-09-2025", "gemini-2.5-flash",
+        "gemini-2.0-flash-001", "gemini-2.0-flash", "gemini-3-flash-preview",
+        "gemini-flash-latest", "gemini-2.5-pro", "gemini-2.0-flash-live-001",
+        "gemini-2.5-flash-image", "gemini-2.5-flash-native-audio-preview", "gemma-3-27b-it",
+    ]  # fmt: skip
+    ranked = llm.rank_flash_models([model(n) for n in names] + [model("gemini-9-flash", ())])
+    assert ranked == [
+        "gemini-3-flash-preview",  # newest version wins over a stable older one
+        "gemini-2.5-flash",  # stable before preview of the same version
+        "gemini-2.5-flash-preview-09-2025",
+        "gemini-2.0-flash",  # the plain id before a pinned -001
+        "gemini-2.0-flash-001",
+        "gemini-2.5-flash-lite",  # Flash-Lite only after every Flash
+    ]
+    stable = llm.rank_flash_models([model("gemini-3-flash-preview"), model("gemini-3-flash")])
+    assert stable == ["gemini-3-flash", "gemini-3-flash-preview"]
+    assert (
+        llm.rank_flash_models([types.SimpleNamespace(name="models/x", supported_actions=None)])
+        == []
+    )
+
+
+def test_alias_is_used_when_it_exists() -> None:
+    with GeminiStub([ANSWER], models=["gemini-2.5-flash", llm.DEFAULT_MODEL]) as stub:
+        explainer = _explainer(stub.url)
+        results = [_explain(explainer), _explain(explainer)]
+    assert all(r.ok for r in results), results[0].error
+    assert [r.model for r in stub.requests] == [llm.DEFAULT_MODEL] * 2
+    assert stub.list_requests == [] and explainer.active_model == llm.DEFAULT_MODEL
+    assert explainer.fallback_note == "" and "not found" not in results[0].text
+
+
+def test_alias_404_falls_back_to_the_best_flash_model_once() -> None:
+    with GeminiStub([ANSWER], models=NO_ALIAS, max_page_size=4) as stub:
+        explainer = _explainer(stub.url)
+        first = _explain(explainer)
+        pages = len(stub.list_requests)
+        second = _explain(explainer)
+    assert first.ok and second.ok, first.error
+    assert first.fields == GOOD
+    assert [r.model for r in stub.requests] == [
+        llm.DEFAULT_MODEL,
+        "gemini-3-flash",
+        "gemini-3-flash",
+    ]
+    assert pages == 3 and len(stub.list_requests) == 3  # every page once, then remembered
+    assert "pageToken=page-4" in stub.list_requests[1].path
+    assert stub.list_requests[0].headers["x-goog-api-key"] == "test-key-123"
+    assert explainer.active_model == "gemini-3-flash" and explainer.model_id == llm.DEFAULT_MODEL
+    note = "Model 'gemini-flash-latest' was not found; used 'gemini-3-flash'"
+    for result in (first, second):
+        assert note in result.text and result.text.endswith(wording.NOTICE)
+        assert GOOD["highlighted_region"] in result.text
+
+
+def test_no_flash_model_gives_a_clear_failure() -> None:
+    catalogue = ["gemini-2.5-pro", model_entry("gemini-4-flash", ("countTokens",))]
+    with GeminiStub([ANSWER], models=catalogue) as stub:
+        explainer = _explainer(stub.url)
+        result = _explain(explainer)
+    _assert_failure(
+        result, "gemini-flash-latest", "not found", "no flash model", "offline explainer"
+    )
+    assert [r.model for r in stub.requests] == [llm.DEFAULT_MODEL]
+    assert explainer.active_model == llm.DEFAULT_MODEL
+
+
+def test_model_list_failure_after_alias_404_is_explained() -> None:
+    failure = reply(500, error_body(500, "Internal error", "INTERNAL"))
+    with GeminiStub([ANSWER], models=["gemini-2.5-flash"], list_reply=failure) as stub:
+        result = _explain(_explainer(stub.url, max_retries=0))
+    _assert_failure(result, "gemini-flash-latest", "not found", "could not be read", "500")
+    assert len(stub.list_requests) == 1 and len(stub.requests) == 1
+
+
+def test_pinned_model_404_names_the_available_flash_models() -> None:
+    with GeminiStub([ANSWER], models=NO_ALIAS) as stub:
+        explainer = _explainer(stub.url, model_id="gemini-2.5-flash-lite-001")
+        result = _explain(explainer)
+    _assert_failure(result, "'gemini-2.5-flash-lite-001' was not found", llm.DEFAULT_MODEL)
+    assert "best first: gemini-3-flash, gemini-3-flash-preview, gemini-2.5-flash," in result.error
+    assert "tts" not in result.error and "gemini-3-pro" not in result.error
+    many = [f"gemini-{version}-flash" for version in range(9, 0, -1)]
+    message = llm.not_found_message("gemini-1.0-flash", "", many)
+    assert "gemini-4-flash and 3 more." in message and "gemini-3-flash" not in message
+    assert [r.model for r in stub.requests] == ["gemini-2.5-flash-lite-001"]  # no fallback
+    assert len(stub.list_requests) == 1 and explainer.active_model == "gemini-2.5-flash-lite-001"
 
 
 # --------------------------------------------------------------------------- keys, factory

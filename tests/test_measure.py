@@ -184,21 +184,61 @@ def test_sanity_check_self_is_one_and_random_is_lower(cnn):
 def test_statistics_of_a_left_blob():
     brain = _disk(100, (50, 50), 45)
     heatmap = _blob(100, (50, 10), 3)
-    stats = measure.saliency_statistics(heatmap, brain_mask=brain)
+    stats = measure.saliency_statistics(heatmap, brain_mask=brain, plane="axial")
     assert stats["side"] == "left" and stats["near_skull"] and not stats["skull_base"]
+    assert stats["skull_base"] is None and stats["midline"] is False and not stats["sella"]
+    assert stats["position"] == "middle-left" and stats["plane"] == "axial"
     assert stats["centroid_x"] == pytest.approx(0.105, abs=0.01)
     assert stats["spread"] < 0.02
     assert stats["region_source"] == "brain mask"
 
 
-def test_statistics_of_a_low_centre_blob_without_a_mask():
+def test_statistics_of_a_low_centre_blob_without_a_mask_or_plane():
     image = np.zeros((100, 100), dtype=np.uint8)
     image[_disk(100, (50, 50), 45)] = 120
     heatmap = _blob(100, (88, 50), 3)
     stats = measure.saliency_statistics(heatmap, image=image)
-    assert stats["side"] == "midline" and stats["skull_base"] and stats["near_skull"]
+    assert stats["side"] == "centre" and stats["position"] == "lower-centre" and stats["near_skull"]
+    assert stats["plane"] is None
+    for key in ("midline", "skull_base", "sella", "region"):
+        assert stats[key] is None, key  # these words need the plane
     assert stats["region_source"] == "image threshold"
+    coronal = measure.saliency_statistics(heatmap, image=image, plane="coronal")
+    assert coronal["midline"] and coronal["skull_base"] and coronal["sella"]
+    assert coronal["region"] == "inferior"
+    sagittal = measure.saliency_statistics(heatmap, image=image, plane="sagittal")
+    assert sagittal["midline"] is None and sagittal["skull_base"] and sagittal["sella"]
     diffuse = measure.saliency_statistics(np.ones((100, 100)))
     assert diffuse["spread"] == pytest.approx(0.5) and diffuse["region_source"] == "image frame"
+    assert diffuse["position"] == "centre"
     with pytest.raises(ValueError, match="non-negative"):
         measure.saliency_statistics(np.zeros((10, 10)))
+    with pytest.raises(ValueError, match="plane"):
+        measure.saliency_statistics(heatmap, plane="oblique")
+
+
+@pytest.mark.parametrize("plane", ["axial", "coronal", "sagittal"])
+def test_statistics_find_the_sella_of_phantom_pituitary_lesions_only(plane):
+    from scipy import ndimage
+
+    from course_utils.data.phantoms import render_phantom
+
+    found = {}
+    for class_name in ("pituitary", "glioma", "meningioma"):
+        hits = []
+        for seed in range(12):
+            phantom = render_phantom(class_name, 96, np.random.default_rng(seed), plane=plane)
+            heatmap = ndimage.gaussian_filter(phantom.lesion_mask.astype(float), 1.5)
+            stats = measure.saliency_statistics(heatmap, phantom.brain_mask, plane=plane)
+            hits.append(stats["sella"])
+        found[class_name] = np.mean(hits)
+    assert found["pituitary"] == 1.0
+    assert found["glioma"] <= 0.1 and found["meningioma"] <= 0.2, found
+
+
+def test_axial_regions_follow_anterior_at_the_top():
+    brain = _disk(100, (50, 50), 45)
+    top = measure.saliency_statistics(_blob(100, (15, 50), 3), brain_mask=brain, plane="axial")
+    assert top["region"] == "anterior" and top["midline"] and not top["sella"]
+    front = measure.saliency_statistics(_blob(100, (50, 12), 3), brain_mask=brain, plane="sagittal")
+    assert front["region"] == "anterior" and front["midline"] is None

@@ -7,10 +7,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 from scipy.special import softmax
 from sklearn import metrics as skm
 
-from course_utils import metrics, report
+from course_utils import leakage, metrics, report
 
 CLASSES = ("glioma", "meningioma", "notumor", "pituitary")
 Y_TRUE = np.array([0, 0, 0, 1, 1, 2, 2, 2, 3, 3])
@@ -208,10 +209,28 @@ def test_share_and_leakage_summary() -> None:
     leakfree = test.iloc[[0, 1, 2]]
     y = np.array([0, 1, 2, 3])
     predicted = np.array([0, 1, 0, 3])  # c (clean) wrong, d (leaked) right
-    summary = metrics.leakage_summary(test, leakfree, y, _probabilities(predicted, 0.9))
-    assert summary["accuracy_test"] == 0.75 and summary["accuracy_leakfree"] == pytest.approx(2 / 3)
+    summary = leakage.leakage_summary(test, leakfree, y, _probabilities(predicted, 0.9))
+    assert summary["accuracy_leakfree"] == pytest.approx(2 / 3)
     assert summary["accuracy_leaked"] == 1.0 and summary["leaked_images"] == 1
-    assert summary["inflation"] == pytest.approx(0.75 - 2 / 3)
+    assert summary["leakfree_images"] == 3 and summary["test_images"] == 4
+    assert not summary["enough_images"]  # 1 and 3 images: too few for a number
+    assert summary["difference"] is None and summary["fisher_p_value"] is None
+    assert "accuracy_test" not in summary and "inflation" not in summary  # overlapping sets
+
+
+def test_leak_groups_are_disjoint_and_tested_exactly() -> None:
+    leaked = np.r_[np.ones(20, bool), np.zeros(30, bool)]
+    correct = np.r_[np.ones(20, bool), np.ones(12, bool), np.zeros(18, bool)]  # 100% vs 40%
+    summary = leakage.compare_groups(correct, leaked, n_resamples=500, seed=1)
+    assert (summary["leaked_images"], summary["leakfree_images"]) == (20, 30)
+    assert summary["difference"] == pytest.approx(0.6)
+    table = [[20, 0], [12, 18]]
+    assert summary["fisher_p_value"] == pytest.approx(stats.fisher_exact(table).pvalue)
+    low, high = summary["difference_interval"]
+    assert 0 < low < 0.6 < high <= 1.0
+    same = leakage.compare_groups(np.ones(50, bool), leaked, n_resamples=100)
+    assert same["difference"] == 0 and same["fisher_p_value"] == 1.0
+    assert same["difference_interval"] == [0.0, 0.0]
 
 
 def test_temperature_record_with_and_without_validation() -> None:

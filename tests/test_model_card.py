@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from course_utils import cli, evaluate, model_card
+from course_utils import cli, evaluate, leakage, model_card
 
 CLASSES = ("glioma", "meningioma", "notumor", "pituitary")
 
@@ -62,9 +62,9 @@ def _metrics(tmp_path: Path) -> dict:
     y_pred = y.copy()
     y_pred[[0, 10]] = 2  # a glioma and a meningioma called notumor
     y_pred[[20, 30, 31]] = 1  # one healthy image and two pituitary ones called meningioma
-    leak = {"test_images": 40, "leakfree_images": 36, "leaked_images": 4}
-    leak.update(accuracy_test=0.875, accuracy_leakfree=0.85, accuracy_leaked=0.75)
-    leak["inflation"] = leak["accuracy_test"] - leak["accuracy_leakfree"]
+    leaked = np.r_[np.ones(12, bool), np.zeros(28, bool)]
+    correct = np.r_[np.ones(33, bool), np.zeros(7, bool)]  # 12/12 leaked, 21/28 clean right
+    leak = leakage.compare_groups(correct, leaked, n_resamples=200)
     metrics = {
         "model": "cnn",
         "dataset": _card()["dataset"],
@@ -115,10 +115,25 @@ def test_rendered_card_holds_the_computed_numbers(tmp_path: Path) -> None:
     assert "**Macro AUC (one-vs-rest):** n/a" in text  # the null AUC of the leak-free split
     assert "| pituitary | 1.000 | 0.800 | 0.889 | 10 | 0.0% |" in text
     assert "| glioma | 1.000 | 0.900 | 0.947 | 10 | 10.0% |" in text
-    assert (
-        "inflates accuracy (+2.5 percentage points)" in text and "4 test images with a copy" in text
-    )
+    assert "100.0% on the 12 test images with a copy in training, 75.0% on the 28 without" in (text)
+    assert "difference +25.0 points (95% CI" in text and "Fisher's exact p = " in text
+    assert "inflat" not in text and "has not learned" not in text  # a model that learned
     assert "| 1: all layers | 3 / 3 | 2 | 0.002 | 81.2% | 0.432 | 1,016,852 | 5.6 |" in text
+
+
+def test_card_of_a_model_at_chance_and_a_bounded_temperature(tmp_path: Path) -> None:
+    metrics = _metrics(tmp_path)
+    y = np.repeat(np.arange(4), 10)
+    constant = evaluate.evaluate_predictions(y, np.tile([0.7, 0.1, 0.1, 0.1], (40, 1)), CLASSES)
+    metrics["splits"] = {"test": constant, "test_leakfree": constant}
+    metrics["temperature"].update(value=20.0, at_bound=True)
+    card = {**_card(), "fast_mode": True}
+    text = model_card.render_model_card(card, json.loads(json.dumps(metrics)), AUDIT)
+    assert "> **CNN has not learned: its accuracy 25.0%" in text
+    assert "fast-mode run on synthetic phantoms" in text
+    assert "difference +" not in text  # no leak interpretation at chance
+    assert "T = 20.00 hit the bound: the model's probabilities could not be calibrated" in text
+    assert "T = 20.00, fitted on" not in text
 
 
 def test_card_sections_and_audit_facts() -> None:

@@ -14,15 +14,16 @@ from course_utils import config, course, demo
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 REQUIRED_PARAMETERS = ("FAST_MODE", "DATA_DIR", "ARTIFACTS_DIR", "USE_DRIVE", "SEED")
+ALL_NOTEBOOKS = (*course.NOTEBOOKS, *course.PRACTICE_NOTEBOOKS, course.APP_NOTEBOOK)
 
 
 def test_readme_badges_come_from_the_one_repository_constant() -> None:
     readme = (NOTEBOOK_DIR.parent / "README.md").read_text()
-    for name in course.NOTEBOOKS + course.PRACTICE_NOTEBOOKS:
+    for name in ALL_NOTEBOOKS:
         assert config.colab_badge(name) in readme, f"README badge of {name}"
-    assert readme.count("colab.research.google.com/github/") == len(
-        course.NOTEBOOKS + course.PRACTICE_NOTEBOOKS
-    ), "no stale badge in the README"
+    assert readme.count("colab.research.google.com/github/") == len(ALL_NOTEBOOKS), (
+        "no stale badge in the README"
+    )
 
 
 def test_the_install_cell_installs_in_colab_only_and_stops_on_failure(tmp_path: Path) -> None:
@@ -51,8 +52,9 @@ def test_every_course_notebook_exists_in_order() -> None:
     present = [p.stem for p in NOTEBOOKS if p.stem in course.NOTEBOOKS]
     assert present == list(course.NOTEBOOKS[: len(present)]), "notebooks join in teaching order"
     assert present, "at least notebook 01 exists"
-    known = set(course.NOTEBOOKS + course.PRACTICE_NOTEBOOKS)
-    assert {p.stem for p in NOTEBOOKS} <= known, "every notebook is a lesson or a practice one"
+    known = set(ALL_NOTEBOOKS)
+    assert {p.stem for p in NOTEBOOKS} <= known, "every notebook is a lesson, practice or the app"
+    assert (NOTEBOOK_DIR / f"{course.APP_NOTEBOOK}.ipynb").is_file(), "`make app` serves it"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -86,6 +88,19 @@ def test_notebook_follows_course_conventions(path: Path) -> None:
         call = f'quiz_widget.build_quiz(notebook="{path.stem[:2]}"'
         assert cells[-1].cell_type == "code"
         assert cells[-1].source.startswith(call), cells[-1].source
+
+
+def test_the_app_notebook_is_the_app_alone() -> None:
+    """`make app` serves it: an intro with the notice, then the app; no lesson, no quiz."""
+    from course_utils import wording
+
+    notebook = nbformat.read(NOTEBOOK_DIR / f"{course.APP_NOTEBOOK}.ipynb", as_version=4)
+    assert wording.NOTICE.removesuffix(".") in notebook.cells[0].source.replace("**", "")
+    code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
+    assert code.count("app.build_app(") == 1 and "display(widget)" in code
+    for lesson_call in ("quiz_widget", "plt.", "measure.", "viz", "analysis."):
+        assert lesson_call not in code, f"lesson cell in the app notebook: {lesson_call}"
+    assert course.APP_NOTEBOOK not in course.NOTEBOOKS + course.PRACTICE_NOTEBOOKS
 
 
 @pytest.mark.notebook
@@ -153,3 +168,42 @@ def test_lesson_runs_on_its_own(phantom_root: Path, tmp_path: Path) -> None:
     assert result["ok"], result["error"]
     assert (tmp_path / "artifacts" / "splits" / "dataset.json").is_file()
     assert (tmp_path / "artifacts" / "cnn.json").is_file()
+
+
+def _output_text(executed_notebook: str | Path) -> str:
+    """All stream and text outputs of an executed notebook, as one string."""
+    notebook = json.loads(Path(executed_notebook).read_text())
+    texts = [
+        output.get("text") or output.get("data", {}).get("text/plain", "")
+        for cell in notebook["cells"]
+        for output in cell.get("outputs", [])
+    ]
+    return "\n".join("".join(text) if isinstance(text, list) else text for text in texts)
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize(
+    ("name", "needed"), [("04_evaluate", ("xception", "cnn")), ("05_explain_app", ("cnn",))]
+)
+def test_lesson_trains_the_models_it_lacks(
+    name: str, needed: tuple[str, ...], phantom_root: Path, tmp_path: Path
+) -> None:
+    """04 and 05 started alone on an EMPTY ARTIFACTS_DIR (a fresh Colab runtime) train them."""
+    artifacts = tmp_path / "artifacts"
+    parameters = {
+        **demo.FAST_PARAMETERS,
+        "DATA_DIR": str(phantom_root),
+        "ARTIFACTS_DIR": str(artifacts),
+    }
+    result = demo.run_notebook(name, tmp_path, parameters, NOTEBOOK_DIR)
+    assert result["ok"], result["error"]
+    text = _output_text(result["output"])
+    for model in needed:
+        assert course.card_path(course.model_path(artifacts, model)).is_file()
+        display = course.display_name(model)
+        assert f"no {display} model: training it now in fast mode" in text
+        assert f"Trained {display} in " in text
+    assert text.count("Estimated time: about ") == len(needed)
+    if name == "04_evaluate":
+        assert all(course.metrics_path(artifacts, model).is_file() for model in needed)
+    assert demo.log_noise(result["output"]) == [], "TensorFlow/absl/retracing lines in outputs"

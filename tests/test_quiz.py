@@ -353,7 +353,23 @@ def test_quiz_widget_end_and_display(questions: list[quiz.Question]) -> None:
     widget.known_button.click()
     assert widget.current.id == "beta" and widget.status.value.endswith("end of the selection")
     bundle = widget._repr_mimebundle_()
-    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == widget.widget.model_id
+
+
+def test_quiz_displays_as_a_cell_value_in_ipywidgets_7_and_8(
+    questions: list[quiz.Question],
+) -> None:
+    """A lesson's closing cell is ``build_quiz(...)``: IPython must show the quiz's VBox."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    shell = InteractiveShell.instance()
+    widget = quiz_widget.build_quiz(questions[:2])
+    with capture_output() as captured:
+        shell.display_formatter.format(widget)  # what the cell's display hook does first
+    (output,) = captured.outputs
+    view = output.data["application/vnd.jupyter.widget-view+json"]
+    assert view["model_id"] == widget.widget.model_id
 
 
 def test_quiz_widget_filters(questions: list[quiz.Question], tmp_path: Path) -> None:

@@ -390,21 +390,33 @@ def test_plateau_callback_only_without_a_schedule(tmp_path: Path) -> None:
     assert "ReduceLROnPlateau" not in kinds and "EarlyStopping" in kinds
 
 
-def test_two_epochs_on_phantoms_lower_the_loss(phantom_audit, tmp_path: Path) -> None:
-    """The course's own data: two epochs of the CNN on MRI phantoms lower the training loss."""
+def test_the_cnn_learns_the_phantoms(phantom_audit, tmp_path: Path) -> None:
+    """The course's own data: the course's CNN fits the MRI phantoms' training split.
+
+    Made so that it cannot be flaky yet fails when training is broken (no gradient, a frozen
+    model, a wrong loss or optimiser): fixed seed, fixed batch order, no augmentation or
+    shuffling, eight epochs, and the best epoch's training loss must be well under the first
+    epoch's. It replaced "epoch 2 below epoch 1 after augmented training", which augmentation
+    noise broke on a loaded machine. Measured in both environments: about 3.3 falling to 1.4.
+    """
     from course_utils.config import CLASS_NAMES
     from course_utils.data.splits import make_splits
 
     parts = make_splits(phantom_audit.table, val_fraction=0.25, seed=0)
     for part in parts.values():
         part["abs_path"] = [str(phantom_audit.root / p) for p in part["path"]]
-    config = train.TrainConfig.for_model(
-        "cnn", fast=True, image_size=64, num_epochs=2, batch_size=8, learning_rate=1e-3, seed=0
+    train_data, val_data = (
+        dataset_from_split(parts[split], CLASS_NAMES, image_size=64, batch_size=8, training=False)
+        for split in ("train", "val")
     )
-    train.train_cnn(config, parts, CLASS_NAMES, tmp_path)
-    history = json.loads((tmp_path / "cnn_history.json").read_text())["history"]
-    assert len(history["loss"]) == 2
-    assert history["loss"][1] < history["loss"][0] - 0.05, history["loss"]
+    model = models.compile_model(models.build_cnn(64, len(CLASS_NAMES)), "adam", 1e-3)
+    result = fitting.fit_model(
+        model, train_data, val_data, tmp_path, "cnn", num_epochs=8, seed=0, patience=8,
+        verbose=0, checkpoint=False,
+    )  # fmt: skip
+    losses = result["history"]["loss"]
+    assert len(losses) == 8, losses
+    assert min(losses[1:]) < 0.75 * losses[0], losses
 
 
 def test_array_batches_shuffle_without_losing_rows() -> None:

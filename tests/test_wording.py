@@ -11,20 +11,27 @@ SCAN, OVERLAY = b"scan", b"overlay"  # the offline explainer does not read the i
 
 
 STATS = {
-    "meningioma": {"side": "right", "near_skull": True, "skull_base": False, "centroid_x": 0.8,
-                   "centroid_y": 0.35, "spread": 0.05},
-    "glioma": {"side": "left", "near_skull": False, "skull_base": False, "centroid_x": 0.3,
-               "centroid_y": 0.45, "spread": 0.2},
-    "pituitary": {"side": "midline", "near_skull": False, "skull_base": True, "centroid_x": 0.5,
-                  "centroid_y": 0.6, "spread": 0.04},
-    "notumor": {"side": "midline", "near_skull": False, "skull_base": False, "spread": 0.5},
+    "meningioma": {"plane": "axial", "side": "right", "near_skull": True, "midline": False,
+                   "sella": False, "region": "anterior", "centroid_x": 0.8, "centroid_y": 0.35,
+                   "spread": 0.05},
+    "glioma": {"plane": "coronal", "side": "left", "near_skull": False, "skull_base": False,
+               "midline": False, "sella": False, "centroid_x": 0.3, "centroid_y": 0.45,
+               "spread": 0.2},
+    "pituitary": {"plane": "sagittal", "side": "centre", "near_skull": False, "skull_base": True,
+                  "sella": True, "centroid_x": 0.5, "centroid_y": 0.6, "spread": 0.04},
+    "notumor": {"plane": "axial", "side": "centre", "near_skull": False, "midline": True,
+                "spread": 0.5},
 }  # fmt: skip
 EXPECTED = {
-    "meningioma": ["near the skull", "right", "extra-axial", "dura", "which is where"],
-    "glioma": ["hemisphere on the left", "intra-axial", "which is where"],
-    "pituitary": ["skull base", "midline", "sella", "which is where"],
-    "notumor": ["no tumor is predicted", "diffuse"],
-}
+    "meningioma": ["near the skull", "right", "anterior part", "axial slice", "extra-axial",
+                   "dura", "which is where"],
+    "glioma": ["hemisphere on the left", "coronal slice", "intra-axial", "which is where"],
+    "pituitary": ["sella turcica", "sagittal slice", "which is where"],
+    "notumor": ["at the midline", "no tumor is predicted", "diffuse"],
+}  # fmt: skip
+#: Words that need the slice's plane: never said about a scan of unknown plane.
+PLANE_WORDS = ("midline", "hemisphere", "skull base", "sella", "anterior", "posterior",
+               "superior", "inferior", "slice")  # fmt: skip
 
 
 @pytest.mark.parametrize("cls", sorted(STATS))
@@ -42,7 +49,7 @@ def test_offline_text_per_class(cls: str) -> None:
 
 def test_offline_mismatch_and_low_confidence() -> None:
     probs = {"meningioma": 0.45, "glioma": 0.40, "pituitary": 0.1, "notumor": 0.05}
-    stats = {"side": "left", "near_skull": False, "skull_base": False}
+    stats = {"plane": "axial", "side": "left", "near_skull": False, "midline": False}
     text = (
         wording.OfflineExplainer(data_note="Trained on phantoms.")
         .explain(SCAN, OVERLAY, "meningioma", probs, "Grad-CAM++", stats)
@@ -51,6 +58,41 @@ def test_offline_mismatch_and_low_confidence() -> None:
     assert "which is not where meningiomas typically arise" in text
     assert "Low confidence" in text and "45%" in text and "are close" in text
     assert "Trained on phantoms." in text and text.endswith(wording.NOTICE)
+
+
+@pytest.mark.parametrize("plane", ["axial", "coronal", "sagittal"])
+def test_pituitary_verdict_follows_the_sella_of_the_plane(plane) -> None:
+    at_sella = {"plane": plane, "side": "centre", "sella": True, "near_skull": False}
+    elsewhere = {**at_sella, "sella": False, "side": "right"}
+    assert wording.location_verdict("pituitary", at_sella).startswith("which is where")
+    assert wording.location_verdict("pituitary", elsewhere).startswith("which is not where")
+    words = wording.describe_location(at_sella)
+    assert "sella turcica" in words and f"{plane} slice" in words
+    assert ("midline" in words) == (plane != "sagittal")  # a sagittal slice has no midline
+
+
+UNKNOWN_PLANE = [
+    {"side": "centre", "position": "lower-centre", "near_skull": True, "spread": 0.04,
+     "plane": None, "midline": None, "skull_base": None, "sella": None, "region": None},
+    {"side": "midline", "skull_base": True, "near_skull": False},  # older statistics
+    {"side": "left", "position": "upper-left", "near_skull": False, "centroid_x": 0.3,
+     "centroid_y": 0.2},
+    {"position": "centre", "plane": "oblique", "sella": True},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("stats", UNKNOWN_PLANE)
+@pytest.mark.parametrize("cls", ["glioma", "meningioma", "pituitary"])
+def test_no_plane_words_about_a_scan_of_unknown_plane(stats, cls) -> None:
+    result = wording.OfflineExplainer().explain(SCAN, OVERLAY, cls, PROBS, "Grad-CAM", stats)
+    location = result.fields["location"]
+    assert location, stats
+    for word in PLANE_WORDS:
+        assert word not in location, (word, location)
+    if cls == "pituitary":
+        assert result.fields["verdict"] == ""  # the sella cannot be placed without the plane
+    image_words = ("image centre", "lower-centre", "upper-left", "middle of the image")
+    assert any(words in location for words in image_words), location
 
 
 @pytest.mark.parametrize("stats", [None, {}, {"spread": "n/a", "centroid_x": None}])
@@ -63,8 +105,17 @@ def test_offline_without_statistics_still_works(stats) -> None:
 
 def test_offline_partial_statistics_and_unknown_class() -> None:
     explainer = wording.OfflineExplainer()
-    partial = explainer.explain(b"", b"", "glioma", PROBS, "Grad-CAM", {"side": "right"})
+    axial = {"plane": "axial", "side": "right"}
+    partial = explainer.explain(b"", b"", "glioma", PROBS, "Grad-CAM", axial)
     assert "hemisphere on the right" in partial.text and "which is where gliomas" in partial.text
+    no_plane = explainer.explain(b"", b"", "glioma", PROBS, "Grad-CAM", {"side": "right"})
+    location = no_plane.fields["location"]
+    assert "on the right of the image" in location and "hemisphere" not in location
+    assert no_plane.fields["verdict"] == ""  # a side alone says nothing about intra-axial
+    away = explainer.explain(
+        b"", b"", "glioma", PROBS, "Grad-CAM", {"near_skull": False, "position": "upper-left"}
+    )
+    assert "which is where gliomas" in away.text
     odd = explainer.explain(b"", b"", "other", {}, "Grad-CAM", {"near_skull": True})
     assert odd.ok and "The model predicts other." in odd.text and odd.text.endswith(wording.NOTICE)
 

@@ -2,12 +2,14 @@
 
 :func:`synthesize_dataset` renders phantoms (``course_utils.data.phantoms``) into a
 folder in the Kaggle layout (``Training/<class>/*.jpg``, ``Testing/<class>/*.jpg``)
-plus lesion masks and a ``phantom_manifest.json``, and plants a few known problems
-for the data-audit lesson; :func:`ensure_phantom_dataset` caches such a folder;
-:func:`planted_vs_found` checks an audit against what was planted. Every image has
-its own random generator derived from ``(seed, class, split, index)``, so the same
-parameters always give byte-identical files and the number of images of one class
-never changes another class's images.
+plus lesion masks and a ``phantom_manifest.json`` (with each image's plane), and
+plants known problems for the data-audit lesson (a share of the images gets an
+adjacent slice or a re-encoded copy, so a naive split leaks as on real data);
+:func:`ensure_phantom_dataset` caches such a folder; :func:`planted_vs_found` checks
+an audit against what was planted. Every image has its own random generator derived
+from ``(seed, class, split, index)``, so the same parameters always give
+byte-identical files and the number of images of one class never changes another
+class's images.
 """
 
 from __future__ import annotations
@@ -44,6 +46,12 @@ MANIFEST_NAME = "phantom_manifest.json"
 JPEG_QUALITY = 92
 NEAR_DUPLICATE_QUALITY = 75
 NEAR_DUPLICATE_SCALE = 0.8
+#: Share of the Training images that get a re-encoded copy (at least 2 are planted).
+NEAR_DUPLICATE_SHARE = 0.05
+#: Share of the Training images that get an adjacent slice (same head and lesion).
+ADJACENT_SLICE_SHARE = 0.1
+#: How far (in ``render_phantom``'s ``slice_offset``) an adjacent slice lies.
+ADJACENT_SLICE_OFFSET = 1.0
 
 _CLASS_ABBREVIATIONS = {
     "glioma": "gl",
@@ -70,10 +78,17 @@ def _check_count(name: str, value: object) -> None:
         raise ValueError(f"{name}={value!r} is invalid: use a whole number of at least 1.")
 
 
+#: The course's fast-mode phantom set (notebook 01 in fast mode, and any lesson that runs
+#: alone on phantoms): enough images for the fast CNN to learn the classes, small enough to
+#: draw in seconds. Every lesson on phantoms gets the same set from these defaults.
+FAST_PER_CLASS = 300
+FAST_IMAGE_SIZE = 128
+
+
 def _dataset_params(
-    per_class: int = 60,
+    per_class: int = FAST_PER_CLASS,
     test_per_class: int | None = None,
-    image_size: int = config.DEFAULT_IMAGE_SIZE,
+    image_size: int = FAST_IMAGE_SIZE,
     seed: int = config.DEFAULT_SEED,
     class_names: tuple[str, ...] = CLASS_NAMES,
     plant_issues: bool = True,
@@ -157,20 +172,23 @@ def _make_folders(root: Path, class_names: list[str]) -> None:
             (root / "masks" / split / class_name).mkdir(parents=True, exist_ok=True)
 
 
-def _render_all(root: Path, params: dict, progress: bool) -> None:
-    """Render and write every phantom image and its mask."""
+def _render_all(root: Path, params: dict, progress: bool) -> dict[str, str]:
+    """Render and write every phantom image and its mask; return each file's plane."""
     sizes = {TRAIN_SPLIT: params["per_class"], TEST_SPLIT: params["test_per_class"]}
     total = sum(sizes.values()) * len(params["class_names"])
+    planes = {}
     with tqdm(total=total, desc="phantoms", unit="img", disable=not progress) as bar:
         for split, count in sizes.items():
             for class_name in params["class_names"]:
                 for index in range(count):
                     rng = _image_rng(params["seed"], class_name, split, index)
-                    image, mask, _ = render_phantom(class_name, params["image_size"], rng)
+                    phantom = render_phantom(class_name, params["image_size"], rng)
                     relative = f"{split}/{class_name}/{_stem(class_name, split, index)}.jpg"
-                    _save_image(root, relative, image)
-                    _save_mask(root, relative, mask)
+                    _save_image(root, relative, phantom.image)
+                    _save_mask(root, relative, phantom.lesion_mask)
+                    planes[relative] = phantom.plane
                     bar.update(1)
+    return planes
 
 
 # ------------------------------------------------------------------- planted problems
@@ -179,8 +197,10 @@ def _render_all(root: Path, params: dict, progress: bool) -> None:
 class _Planter:
     """Plant known data-quality problems into a freshly rendered dataset."""
 
-    def __init__(self, root: Path, params: dict) -> None:
+    def __init__(self, root: Path, params: dict, planes: dict[str, str]) -> None:
         self.root = root
+        self.params = params
+        self.planes = planes
         self.class_names: list[str] = params["class_names"]
         words = [params["seed"], _PLANTING_STREAM]
         self.rng = np.random.default_rng(np.random.SeedSequence(words))
@@ -192,10 +212,15 @@ class _Planter:
         self.originals = [pool[position] for position in self.rng.permutation(len(pool))]
         self.picked = 0
 
-    def _next_original(self) -> tuple[str, str]:
-        """Return (class, relative path) of the next Training image to copy."""
+    def _next_index(self) -> tuple[str, int]:
+        """Return (class, index) of the next Training image to copy."""
         class_name, index = self.originals[self.picked % len(self.originals)]
         self.picked += 1
+        return class_name, index
+
+    def _next_original(self) -> tuple[str, str]:
+        """Return (class, relative path) of the next Training image to copy."""
+        class_name, index = self._next_index()
         return class_name, f"{TRAIN_SPLIT}/{class_name}/{_stem(class_name, TRAIN_SPLIT, index)}.jpg"
 
     def _free_path(self, split: str, class_name: str, stem: str) -> str:
@@ -214,7 +239,27 @@ class _Planter:
         else:
             shutil.copyfile(self.root / original, self.root / copy)
         shutil.copyfile(self.root / _mask_path(original), self.root / _mask_path(copy))
+        self.planes[copy] = self.planes[original]
         return copy
+
+    def adjacent_slices(self, count: int) -> list[dict]:
+        """Plant adjacent slices (same head and lesion, shifted a little) inside Training."""
+        planted = []
+        for _ in range(count):
+            class_name, index = self._next_index()
+            stem = _stem(class_name, TRAIN_SPLIT, index)
+            original = f"{TRAIN_SPLIT}/{class_name}/{stem}.jpg"
+            offset = ADJACENT_SLICE_OFFSET * (1.0 if self.rng.random() < 0.5 else -1.0)
+            rng = _image_rng(self.params["seed"], class_name, TRAIN_SPLIT, index)
+            phantom = render_phantom(
+                class_name, self.params["image_size"], rng, slice_offset=offset
+            )
+            copy = self._free_path(TRAIN_SPLIT, class_name, f"{stem}_adj")
+            _save_image(self.root, copy, phantom.image)
+            _save_mask(self.root, copy, phantom.lesion_mask)
+            self.planes[copy] = phantom.plane
+            planted.append({"copy": copy, "original": original, "slice_offset": offset})
+        return planted
 
     def duplicates(self, count: int, near: bool) -> list[dict]:
         """Plant copies inside Training, in the original's class."""
@@ -278,20 +323,30 @@ def _near_copy_bytes(source: Path) -> bytes:
     return buffer.getvalue()
 
 
-def _plant_issues(root: Path, params: dict) -> dict:
+def _planted_count(params: dict, share: float, floor: int) -> int:
+    """Return how many copies a share of the Training images makes (at least ``floor``)."""
+    training = params["per_class"] * len(params["class_names"])
+    return max(floor, round(share * training))
+
+
+def _plant_issues(root: Path, params: dict, planes: dict[str, str]) -> dict:
     """Plant the known problems (or none) and return their exact record."""
     planted: dict = {
         "exact_duplicates": [],
         "near_duplicates": [],
+        "adjacent_slices": [],
         "leaks": [],
         "label_conflict": [],
         "corrupt": [],
     }
     if not params["plant_issues"]:
         return planted
-    planter = _Planter(root, params)
+    planter = _Planter(root, params, planes)
     planted["exact_duplicates"] = planter.duplicates(2, near=False)
-    planted["near_duplicates"] = planter.duplicates(2, near=True)
+    near_count = _planted_count(params, NEAR_DUPLICATE_SHARE, 2)
+    planted["near_duplicates"] = planter.duplicates(near_count, near=True)
+    adjacent_count = _planted_count(params, ADJACENT_SLICE_SHARE, 1)
+    planted["adjacent_slices"] = planter.adjacent_slices(adjacent_count)
     planted["leaks"] = planter.leaks(("exact", "near", "exact"))
     planted["label_conflict"] = planter.label_conflicts()
     planted["corrupt"] = planter.corrupt()
@@ -350,9 +405,9 @@ def _publish(staging: Path, target: Path, params: dict) -> None:
 
 def synthesize_dataset(
     out_dir: str | Path,
-    per_class: int = 60,
+    per_class: int = FAST_PER_CLASS,
     test_per_class: int | None = None,
-    image_size: int = config.DEFAULT_IMAGE_SIZE,
+    image_size: int = FAST_IMAGE_SIZE,
     seed: int = config.DEFAULT_SEED,
     class_names: tuple[str, ...] = CLASS_NAMES,
     plant_issues: bool = True,
@@ -372,16 +427,20 @@ def synthesize_dataset(
         image_size: Side of the square images in pixels (at least 64).
         seed: Seed from which every image is derived (same seed, same bytes).
         class_names: Classes to render, a subset of ``config.CLASS_NAMES``.
-        plant_issues: Add a few known duplicates, leaks, a label conflict and corrupt
-            files for the data-audit lesson, recorded in ``manifest["planted"]``
-            (lists under ``exact_duplicates``, ``near_duplicates``, ``leaks``,
-            ``label_conflict`` and ``corrupt``; all empty when False).
+        plant_issues: Add known problems for the data-audit lesson, recorded in
+            ``manifest["planted"]`` (lists under ``exact_duplicates`` (2),
+            ``near_duplicates`` (re-encoded copies of ``NEAR_DUPLICATE_SHARE`` of the
+            Training images, at least 2), ``adjacent_slices`` (the same head and
+            lesion drawn a little shifted, ``ADJACENT_SLICE_SHARE``, at least 1),
+            ``leaks`` (3), ``label_conflict`` and ``corrupt``; all empty when False).
+            The copies are a share, as on real data, so a naive random split leaks.
         progress: Draw a progress bar; None follows ``config.show_progress()``.
 
     Returns:
         The manifest: ``params`` (with ``generator_version``), file ``counts`` per
-        split and class (planted files included) and the ``planted`` problems, with
-        paths relative to ``out_dir`` in posix style.
+        split and class (planted files included), the ``planted`` problems and the
+        ``planes`` (``"axial"``, ``"coronal"`` or ``"sagittal"`` of every image file),
+        with paths relative to ``out_dir`` in posix style.
 
     Raises:
         ValueError: If a count, the image size, the seed or a class name is invalid.
@@ -394,12 +453,14 @@ def synthesize_dataset(
     staging = target.with_name(f".{target.name}.staging-{uuid.uuid4().hex[:8]}")
     try:
         _make_folders(staging, params["class_names"])
-        _render_all(staging, params, config.show_progress() if progress is None else progress)
-        planted = _plant_issues(staging, params)
+        show = config.show_progress() if progress is None else progress
+        planes = _render_all(staging, params, show)
+        planted = _plant_issues(staging, params, planes)
         manifest = {
             "params": params,
             "counts": _count_files(staging, params["class_names"]),
             "planted": planted,
+            "planes": dict(sorted(planes.items())),
         }
         text = json.dumps(manifest, indent=2) + "\n"
         (staging / MANIFEST_NAME).write_text(text, encoding="utf-8")

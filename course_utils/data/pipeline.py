@@ -105,6 +105,36 @@ def build_augmenter(
     return keras.Sequential(layers, name="augmentation")
 
 
+#: The augmentations a training run can ask for (``augmenter``).
+AUGMENTATIONS = ("standard", "flip", "none")
+
+
+def augmenter(kind: str, seed: int = 42) -> keras.Sequential:
+    """Return the training-time augmentation of a kind.
+
+    Args:
+        kind: ``"standard"`` (``build_augmenter``'s flips, rotations, zooms, brightness
+            and contrast), ``"flip"`` (left-right flips only: anatomically valid for every
+            slice plane) or ``"none"`` (images unchanged).
+        seed: Seed of the random layers.
+
+    Returns:
+        A ``keras.Sequential`` that takes float images in [0, 255].
+
+    Raises:
+        ValueError: If the kind is unknown.
+    """
+    if kind == "standard":
+        return build_augmenter(seed)
+    if kind == "flip":
+        return keras.Sequential(
+            [keras.layers.RandomFlip("horizontal", seed=seed + 4)], name="augmentation"
+        )
+    if kind == "none":
+        return keras.Sequential([keras.layers.Identity()], name="augmentation")
+    raise ValueError(f"Unknown augmentation {kind!r}; use one of {list(AUGMENTATIONS)}.")
+
+
 def make_dataset(
     paths: Sequence[str],
     labels: Sequence[str],

@@ -40,12 +40,50 @@ def data_summary_lines(
         f"in {report.seconds:.1f} s",
         f"- Exact duplicate copies: {summary['exact_duplicate_copies']}; "
         f"near-duplicate groups: {summary['near_duplicate_groups']}",
-        f"- Test images with a duplicate in Training: {summary['test_files_leaked']} "
-        f"of {summary['test_files']}",
-        f"- A naive random split would leak {naive['leaked']} of {naive['test_images']} "
-        f"test images ({naive['share']:.1%}); the course's grouped split leaks none",
+        leaked_test_images_line(summary),
+        naive_split_line(naive),
         f"- Splits: {split_sizes}",
     ]
+
+
+def leaked_test_images_line(summary: dict) -> str:
+    """Say how many test images have a duplicate in Training; "none" when none has.
+
+    Args:
+        summary: ``AuditReport.summary()`` (``test_files``, ``test_files_leaked``).
+
+    Returns:
+        One Markdown list line.
+    """
+    leaked, total = summary.get("test_files_leaked", 0), summary.get("test_files", 0)
+    if not total:
+        return "- No Testing folder: the test split is carved out of Training by duplicate group"
+    if not leaked:
+        return f"- Test images with a duplicate in Training: none of {total} (no leak found)"
+    return f"- Test images with a duplicate in Training: {leaked} of {total}"
+
+
+def naive_split_line(naive: dict) -> str:
+    """Say what a naive random split would leak, honestly when the answer is nothing.
+
+    Args:
+        naive: ``splits.random_split_leakage``'s result.
+
+    Returns:
+        One Markdown list line; with no leak, it says that no leak was planted or found
+        here, so this data cannot show what the grouped split prevents.
+    """
+    if not naive["leaked"]:
+        return (
+            f"- A naive random split would leak none of {naive['test_images']} test images: "
+            "no duplicates were planted or found to leak, so this data cannot show what the "
+            "grouped split prevents"
+        )
+    return (
+        f"- A naive random split would leak {naive['leaked']} of {naive['test_images']} "
+        f"test images ({naive['share']:.1%}); the course's grouped split keeps every duplicate "
+        "group on one side, so it leaks none"
+    )
 
 
 def write_data_summary(
