@@ -301,7 +301,8 @@ def test_train_config_defaults_and_overrides() -> None:
     assert (full.num_epochs, full.batch_size, full.learning_rate) == (10, 32, 1e-3)
     assert full.phase2_epochs == 10 and full.optimizer == "adamax" and full.patience == 5
     fast = train.TrainConfig.for_model("xception", fast=True)
-    assert fast.weights is None and fast.image_size == 96 and fast.num_epochs == 2
+    assert fast.weights is None and fast.image_size == 71 and fast.num_epochs == 2
+    assert fast.phase2_epochs == 1
     assert fast.fast and fast.verbose == 2 and full.verbose == "auto"
     cnn = train.TrainConfig.for_model("cnn")
     assert (cnn.image_size, cnn.num_epochs, cnn.batch_size, cnn.learning_rate) == (
@@ -311,6 +312,16 @@ def test_train_config_defaults_and_overrides() -> None:
         2e-3,
     )
     assert cnn.optimizer == "adam" and cnn.patience == 10 and cnn.seed == 42
+    assert cnn.filters is None and cnn.augmentation == "standard"
+    fast_cnn = train.TrainConfig.for_model("cnn", fast=True)
+    assert (fast_cnn.image_size, fast_cnn.batch_size, fast_cnn.filters) == (
+        96,
+        16,
+        (16, 32, 64, 128),
+    )
+    assert fast_cnn.augmentation == "flip"
+    with pytest.raises(ValueError, match="augmentation='sideways'"):
+        train.TrainConfig.for_model("cnn", augmentation="sideways")
     custom = train.TrainConfig.for_model("cnn", fast=True, num_epochs=7, image_size=None)
     assert custom.num_epochs == 7
     assert custom.image_size == train.TrainConfig.for_model("cnn", fast=True).image_size == 96
