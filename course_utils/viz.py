@@ -20,8 +20,16 @@ from PIL import Image
 from course_utils.training_history import history_frame
 
 
-def _figure_and_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
-    """Return ``ax``'s figure, or a new figure with one axes."""
+def figure_and_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    """Return ``ax``'s figure, or a new figure with one axes.
+
+    Args:
+        ax: Axes to draw into, or None for a new figure.
+        figsize: Size in inches of the new figure (unused when ``ax`` is given).
+
+    Returns:
+        The figure and the axes to draw into.
+    """
     if ax is not None:
         return ax.figure, ax
     fig, ax = plt.subplots(figsize=figsize)
@@ -39,7 +47,7 @@ def plot_class_counts(counts: pd.DataFrame, ax: Axes | None = None, title: str =
     Returns:
         The Figure.
     """
-    fig, ax = _figure_and_axes(ax, (7, 3.5))
+    fig, ax = figure_and_axes(ax, (7, 3.5))
     counts = counts.drop(index="total", errors="ignore")
     counts.plot.bar(ax=ax, rot=0, width=0.8)
     for container in ax.containers:
@@ -91,7 +99,7 @@ def plot_intensity_histograms(histograms: pd.DataFrame, ax: Axes | None = None) 
     Returns:
         The Figure.
     """
-    fig, ax = _figure_and_axes(ax, (7, 3.5))
+    fig, ax = figure_and_axes(ax, (7, 3.5))
     for label in histograms.columns:
         ax.plot(histograms.index, histograms[label], label=label)
     ax.set_yscale("log")
@@ -290,7 +298,7 @@ def plot_learning_rate_comparison(
     Returns:
         The Figure.
     """
-    fig, ax = _figure_and_axes(ax, (6, 3.8))
+    fig, ax = figure_and_axes(ax, (6, 3.8))
     for rate, losses in sorted(curves.items()):
         ax.plot(
             np.arange(1, len(losses) + 1), losses, marker="o", markersize=3, label=f"lr = {rate:g}"

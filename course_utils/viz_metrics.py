@@ -13,13 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from PIL import Image
 
-
-def _figure_and_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
-    """Return ``ax``'s figure, or a new figure with one axes."""
-    if ax is not None:
-        return ax.figure, ax
-    fig, ax = plt.subplots(figsize=figsize)
-    return fig, ax
+from course_utils.viz import figure_and_axes
 
 
 def _format_value(column: str, value: float) -> str:
@@ -51,7 +45,7 @@ def plot_model_comparison(table: pd.DataFrame, ax: Axes | None = None) -> Figure
     """
     numeric = table.apply(pd.to_numeric, errors="coerce").astype(float)
     measures = list(numeric.columns)
-    fig, ax = _figure_and_axes(ax, (7, 0.9 + 0.45 * len(measures) * len(numeric)))
+    fig, ax = figure_and_axes(ax, (7, 0.9 + 0.45 * len(measures) * len(numeric)))
     height = 0.8 / max(len(numeric), 1)
     positions = np.arange(len(measures))
     for index, (name, row) in enumerate(numeric.iterrows()):
@@ -91,7 +85,7 @@ def plot_confusion_matrix(
     """
     import seaborn as sns
 
-    fig, ax = _figure_and_axes(ax, (4.6, 3.9))
+    fig, ax = figure_and_axes(ax, (4.6, 3.9))
     counts = pd.api.types.is_integer_dtype(matrix.to_numpy().dtype)
     sns.heatmap(
         matrix,
@@ -131,7 +125,7 @@ def plot_roc_curves(curves: dict, ax: Axes | None = None, title: str = "") -> Fi
     Returns:
         The Figure.
     """
-    fig, ax = _figure_and_axes(ax, (4.6, 4.2))
+    fig, ax = figure_and_axes(ax, (4.6, 4.2))
     for name, curve in curves.items():
         if len(curve["fpr"]):
             ax.plot(curve["fpr"], curve["tpr"], label=f"{name} (AUC {curve['auc']:.3f})")
@@ -165,7 +159,7 @@ def plot_reliability_diagram(
         to the bin's mean confidence (blue below the diagonal: over-confident); the
         number of images is written above each bar.
     """
-    fig, ax = _figure_and_axes(ax, (4.6, 4.2))
+    fig, ax = figure_and_axes(ax, (4.6, 4.2))
     filled = table[table["count"] > 0]
     width = (filled["upper"] - filled["lower"]).to_numpy()
     centres = ((filled["upper"] + filled["lower"]) / 2).to_numpy()
@@ -224,7 +218,7 @@ def plot_metric_intervals(table: pd.DataFrame, ax: Axes | None = None, title: st
         The Figure.
     """
     rows = list(dict.fromkeys(zip(table["model"], table["test set"], strict=True)))
-    fig, ax = _figure_and_axes(ax, (6.4, 0.9 + 0.55 * len(rows)))
+    fig, ax = figure_and_axes(ax, (6.4, 0.9 + 0.55 * len(rows)))
     metrics = list(dict.fromkeys(table["metric"]))
     for offset, metric in zip(np.linspace(-0.12, 0.12, len(metrics)), metrics, strict=True):
         part = table[table["metric"] == metric]

@@ -13,14 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from course_utils import explain
-
-
-def _figure_and_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
-    """Return ``ax``'s figure, or a new figure with one axes."""
-    if ax is not None:
-        return ax.figure, ax
-    fig, ax = plt.subplots(figsize=figsize)
-    return fig, ax
+from course_utils.viz import figure_and_axes
 
 
 def plot_saliency_comparison(
@@ -74,7 +67,7 @@ def plot_method_scores(table: pd.DataFrame, ax: Axes | None = None) -> Figure:
     Returns:
         The Figure.
     """
-    fig, ax = _figure_and_axes(ax, (7, 3.5))
+    fig, ax = figure_and_axes(ax, (7, 3.5))
     positions = np.arange(len(table))
     width = 0.38
     for shift, column, chance, label in (
@@ -110,7 +103,7 @@ def plot_sanity_check(table: pd.DataFrame, ax: Axes | None = None) -> Figure:
     Returns:
         The Figure.
     """
-    fig, ax = _figure_and_axes(ax, (6, 3.2))
+    fig, ax = figure_and_axes(ax, (6, 3.2))
     bars = ax.bar(table.index, table["spearman"], color="tab:purple")
     ax.bar_label(bars, fmt="%.2f", fontsize=8)
     ax.axhline(0, color="black", linewidth=0.8)
@@ -161,7 +154,7 @@ def plot_localisation(summary: pd.DataFrame, label: str = "all", ax: Axes | None
         The Figure.
     """
     table = summary.xs(label, level="label")
-    fig, ax = _figure_and_axes(ax, (7.5, 3.6))
+    fig, ax = figure_and_axes(ax, (7.5, 3.6))
     positions, width = np.arange(len(table)), 0.38
     for shift, name, prefix, text in (
         (-width / 2, "pointing_game", "pointing", "pointing game (hit rate)"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,14 @@ REAL_DATA = Path(
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Keep every cache the tests (and the notebook kernels they start) write in a temp folder."""
     os.environ["BTMRI_CACHE_DIR"] = str(tmp_path_factory.mktemp("course-cache"))
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Close every matplotlib figure after each test, without ever importing matplotlib."""
+    yield
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
 
 
 @pytest.fixture(scope="session")
@@ -56,3 +65,43 @@ def real_data_dir() -> Path:
     if not (REAL_DATA / "Training").is_dir():
         pytest.skip(f"real data not found at {REAL_DATA}")
     return REAL_DATA
+
+
+@pytest.fixture()
+def image_root(tmp_path: Path) -> Path:
+    """Four small grayscale PNGs in two class folders, and one mask."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label in ("glioma", "notumor"):
+        (tmp_path / label).mkdir()
+        for index in range(2):
+            pixels = rng.integers(0, 255, (24, 24), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / label / f"{index}.png")
+    mask = np.zeros((24, 24), dtype=np.uint8)
+    mask[8:16, 8:16] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    """An untrained 64-px small CNN (seed 1), built once per test module."""
+    import keras
+
+    from course_utils import models
+
+    keras.utils.set_random_seed(1)
+    return models.build_cnn(64, filters=(8, 16), last_block_convs=1)
+
+
+@pytest.fixture(scope="module")
+def xception():
+    """An untrained 71-px Xception classifier (seed 2), built once per test module."""
+    import keras
+
+    from course_utils import models
+
+    keras.utils.set_random_seed(2)
+    return models.build_xception_classifier(71, weights=None, pooling="avg")

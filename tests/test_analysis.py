@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
-from tiny_cnn import save_tiny_cnn
+from tiny_cnn import disk_scan, png_bytes, save_tiny_cnn
 
 from course_utils import analysis, course, evaluate, images, predict, wording
 from course_utils.config import CLASS_NAMES
-
-
-def _png(image: Image.Image, fmt: str = "PNG") -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt)
-    return buffer.getvalue()
-
-
-def _scan(size: int = 80) -> Image.Image:
-    """A bright disk on black: a stand-in scan."""
-    y, x = np.mgrid[:size, :size]
-    disk = ((x - size / 2) ** 2 + (y - size / 2) ** 2 < (size / 3) ** 2) * 200
-    return Image.fromarray(disk.astype(np.uint8), "L")
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +28,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object, 
 @pytest.mark.parametrize("method", ["gradcam", "saliency", "smoothgrad", "gradcam++", "scorecam"])
 def test_analyse_every_method(tiny_model, method: str) -> None:
     _, model, card = tiny_model
-    image = images.load_image_bytes(_png(_scan(80)), 64)
+    image = images.load_image_bytes(png_bytes(disk_scan(80)), 64)
     result = analysis.analyse(model, card, image, method, wording.OfflineExplainer())
     assert list(result["probabilities"]) == list(CLASS_NAMES)
     assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
@@ -68,7 +53,7 @@ def test_analyse_unknown_method(tiny_model) -> None:
 def test_analyse_file_good_bad_and_overlay(tiny_model, tmp_path: Path) -> None:
     _, model, card = tiny_model
     good, bad = tmp_path / "a.png", tmp_path / "notes.png"
-    _scan(80).save(good)
+    disk_scan(80).save(good)
     bad.write_text("not an image")
     explainer = wording.OfflineExplainer()
     entry = analysis.analyse_file(model, card, good, "gradcam", explainer, tmp_path / "out")

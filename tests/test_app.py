@@ -3,28 +3,12 @@
 from __future__ import annotations
 
 import datetime
-import io
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
-from tiny_cnn import save_tiny_cnn
+from tiny_cnn import disk_scan, png_bytes, save_tiny_cnn
 
 from course_utils import app, render, widgets_compat, wording
-
-
-def _png(image: Image.Image, fmt: str = "PNG") -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt)
-    return buffer.getvalue()
-
-
-def _scan(size: int = 80) -> Image.Image:
-    """A bright disk on black: a stand-in scan."""
-    y, x = np.mgrid[:size, :size]
-    disk = ((x - size / 2) ** 2 + (y - size / 2) ** 2 < (size / 3) ** 2) * 200
-    return Image.fromarray(disk.astype(np.uint8), "L")
 
 
 @pytest.fixture(scope="module")
@@ -107,10 +91,10 @@ def test_widget_good_then_bad_then_good(tiny_model, tmp_path: Path) -> None:
     path = tiny_model
     sample = tmp_path / "glioma" / "scan.png"
     sample.parent.mkdir()
-    _scan(90).save(sample)
+    disk_scan(90).save(sample)
     widget = app.build_app({"cnn": path}, [sample])
     ui = widget.app
-    _upload(ui, _png(_scan(80)), "good.png")
+    _upload(ui, png_bytes(disk_scan(80)), "good.png")
     assert "Prediction:" in ui.prediction.value and "Done" in ui.status.value
     assert bytes(ui.overlay.value)[:4] == bytes(ui.scan.value)[:4] == b"\x89PNG"
     assert wording.NOTICE in ui.explanation.value
@@ -136,7 +120,7 @@ def test_widget_without_input_or_models(tiny_model) -> None:
 
 def test_widget_reports_a_missing_model(tmp_path: Path) -> None:
     ui = app.build_app({"gone": tmp_path / "gone.keras"}).app
-    _upload(ui, _png(_scan(80)), "good.png")
+    _upload(ui, png_bytes(disk_scan(80)), "good.png")
     assert "does not exist" in ui.status.value
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
+from tiny_cnn import BRIGHTNESS_LEVELS, write_brightness_folders
 
 from course_utils import cards, course, evaluate, leakage, report
 from course_utils.data import folders as test_folders
@@ -99,25 +99,11 @@ def test_find_models(tmp_path: Path) -> None:
     assert list(found) == ["cnn"] and "xception.json" in missing["xception"]
 
 
-#: Brightness of each class's images; the brightness model below reads it.
-LEVELS = {"glioma": 30, "meningioma": 90, "notumor": 150, "pituitary": 210}
-
-
-def _write_folder(root: Path, folders: dict[str, str], per_class: int = 3) -> Path:
-    """``{folder name: class}`` -> flat grey PNGs whose brightness encodes the class."""
-    for folder, label in folders.items():
-        (root / folder).mkdir(parents=True)
-        for index in range(per_class):
-            pixels = np.full((40, 40), LEVELS[label] + index, dtype=np.uint8)
-            Image.fromarray(pixels).save(root / folder / f"{index}.png")
-    return root
-
-
 def _brightness_model(class_names: tuple[str, ...]):
     """A Keras model that picks the class whose brightness is nearest, outputs in card order."""
     import keras
 
-    levels = np.array([LEVELS[name] for name in class_names], dtype=np.float32)
+    levels = np.array([BRIGHTNESS_LEVELS[name] for name in class_names], dtype=np.float32)
     inputs = keras.Input((32, 32, 3))
     mean = keras.layers.GlobalAveragePooling2D()(inputs)
     # argmax_k -(x - c_k)^2 == argmax_k (2 c_k x - c_k^2): a linear layer does it
@@ -129,7 +115,7 @@ def _brightness_model(class_names: tuple[str, ...]):
 
 def test_class_order_comes_from_the_card_not_the_folders(tmp_path: Path) -> None:
     card_order = ("pituitary", "notumor", "meningioma", "glioma")  # not the folders' order
-    root = _write_folder(tmp_path / "data", {c: c for c in CLASSES}, 2)
+    root = write_brightness_folders(tmp_path / "data", {c: c for c in CLASSES}, 2)
     table, _ = test_folders.scan_test_folder(root, card_order)
     card = {"name": "toy", "class_names": list(card_order), "image_size": 32}
     model = _brightness_model(card_order)

@@ -6,6 +6,7 @@ import keras
 import matplotlib
 import numpy as np
 import pytest
+from tiny_cnn import random_image
 
 from course_utils import explain, models
 
@@ -13,22 +14,6 @@ from course_utils import explain, models
 pytestmark = pytest.mark.filterwarnings("ignore:The structure of `inputs`:UserWarning")
 
 FAST_OPTIONS = {"smoothgrad": {"smooth_samples": 4}, "scorecam": {"max_N": 4}}
-
-
-@pytest.fixture(scope="module")
-def cnn() -> keras.Model:
-    keras.utils.set_random_seed(1)
-    return models.build_cnn(64, filters=(8, 16), last_block_convs=1)
-
-
-@pytest.fixture(scope="module")
-def xception() -> keras.Model:
-    keras.utils.set_random_seed(2)
-    return models.build_xception_classifier(71, weights=None, pooling="avg")
-
-
-def _image(size: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).uniform(0, 255, (size, size, 3)).astype(np.float32)
 
 
 # ------------------------------------------------------------------ saliency_map
@@ -42,7 +27,7 @@ def test_every_method_gives_a_unit_map(request, which, method):
     peaks = []
     for index in range(4):  # an untrained model's CAM can be all negative (flat) for a class
         heatmap = explain.saliency_map(
-            model, _image(size), index, method, **FAST_OPTIONS.get(method, {})
+            model, random_image(size), index, method, **FAST_OPTIONS.get(method, {})
         )
         assert heatmap.shape == (size, size) and heatmap.dtype == np.float32
         assert heatmap.min() >= 0.0 and heatmap.max() <= 1.0
@@ -62,18 +47,18 @@ def test_last_conv_layer_finds_the_activated_feature_map(cnn, xception):
 
 def test_bad_arguments_raise_value_errors_naming_the_fix(cnn):
     with pytest.raises(ValueError, match="gradcam\\+\\+, scorecam"):
-        explain.saliency_map(cnn, _image(64), 0, "lime")
+        explain.saliency_map(cnn, random_image(64), 0, "lime")
     with pytest.raises(ValueError, match=r"expected \(H, W, 3\) = \(64, 64, 3\)"):
-        explain.saliency_map(cnn, _image(96), 0, "gradcam")
+        explain.saliency_map(cnn, random_image(96), 0, "gradcam")
     with pytest.raises(ValueError, match=r"expected \(H, W, 3\)"):
-        explain.SaliencyExplainer(cnn)(_image(64)[..., 0])
+        explain.SaliencyExplainer(cnn)(random_image(64)[..., 0])
     with pytest.raises(ValueError, match="use 0 to 3"):
-        explain.saliency_map(cnn, _image(64), 4, "saliency")
+        explain.saliency_map(cnn, random_image(64), 4, "saliency")
 
 
 @pytest.mark.parametrize("method", ["saliency", "scorecam"])
 def test_saliency_map_restores_the_softmax(xception, method):
-    image = _image(71, seed=3)
+    image = random_image(71, seed=3)
     before = xception.predict(image[None], verbose=0)
     explain.saliency_map(xception, image, 0, method, **FAST_OPTIONS.get(method, {}))
     after = xception.predict(image[None], verbose=0)
@@ -90,14 +75,14 @@ def test_replace_to_linear_needs_the_inner_head(xception):
     clone = keras.models.clone_model(xception)
     clone.set_weights(xception.get_weights())
     ReplaceToLinear()(clone)
-    assert clone(_image(71)[None]).numpy().sum() == pytest.approx(1.0, abs=1e-5)
+    assert clone(random_image(71)[None]).numpy().sum() == pytest.approx(1.0, abs=1e-5)
     with explain.linear_output(xception):
-        assert xception(_image(71)[None]).numpy().sum() != pytest.approx(1.0, abs=1e-3)
+        assert xception(random_image(71)[None]).numpy().sum() != pytest.approx(1.0, abs=1e-3)
 
 
 def test_smoothgrad_is_reproducible_with_a_seed(cnn):
-    first = explain.saliency_map(cnn, _image(64), 2, "smoothgrad", smooth_samples=3, seed=5)
-    again = explain.saliency_map(cnn, _image(64), 2, "smoothgrad", smooth_samples=3, seed=5)
+    first = explain.saliency_map(cnn, random_image(64), 2, "smoothgrad", smooth_samples=3, seed=5)
+    again = explain.saliency_map(cnn, random_image(64), 2, "smoothgrad", smooth_samples=3, seed=5)
     np.testing.assert_array_equal(first, again)
 
 
@@ -127,7 +112,7 @@ def _reference_maps(model, image, index):
 def test_explainer_matches_predict_and_tf_keras_vis(request, which):
     model = request.getfixturevalue(which)
     size = explain.input_size(model)[0]
-    image = _image(size, seed=4)
+    image = random_image(size, seed=4)
     explainer = explain.SaliencyExplainer(model)
     result = explainer(image, class_index=2)
     np.testing.assert_allclose(
@@ -146,7 +131,7 @@ def test_explainer_agrees_with_the_plain_tf_keras_vis_clone_on_a_flat_model(cnn)
     from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
     from tf_keras_vis.utils.scores import CategoricalScore
 
-    image = _image(64, seed=6)
+    image = random_image(64, seed=6)
     cam = Gradcam(cnn, model_modifier=ReplaceToLinear())(
         CategoricalScore(1),
         image,

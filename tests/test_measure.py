@@ -5,27 +5,12 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from tiny_cnn import random_image
 
 from course_utils import measure, models
 
 # tf-keras-vis passes inputs as a list.
 pytestmark = pytest.mark.filterwarnings("ignore:The structure of `inputs`:UserWarning")
-
-
-@pytest.fixture(scope="module")
-def cnn() -> keras.Model:
-    keras.utils.set_random_seed(1)
-    return models.build_cnn(64, filters=(8, 16), last_block_convs=1)
-
-
-@pytest.fixture(scope="module")
-def xception() -> keras.Model:
-    keras.utils.set_random_seed(2)
-    return models.build_xception_classifier(71, weights=None, pooling="avg")
-
-
-def _image(size: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).uniform(0, 255, (size, size, 3)).astype(np.float32)
 
 
 def _disk(size: int, center: tuple[float, float], radius: float) -> np.ndarray:
@@ -81,7 +66,7 @@ def test_maps_of_a_region_model_lie_in_the_region():
     keras.utils.set_random_seed(3)
     region = _disk(48, (30, 16), 7)
     model = _region_model(48, region)
-    images = [_image(48, seed) for seed in range(2)]
+    images = [random_image(48, seed) for seed in range(2)]
     table = measure.score_methods(
         model, images, [region, region], [0, 0], methods=["saliency", "gradcam"]
     )
@@ -128,7 +113,7 @@ def test_gradcam_of_a_trained_model_points_at_the_blob():
 
 def test_score_methods_rejects_mismatched_lengths(cnn):
     with pytest.raises(ValueError, match="same length"):
-        measure.score_methods(cnn, [_image(64)], [], [0])
+        measure.score_methods(cnn, [random_image(64)], [], [0])
 
 
 # ------------------------------------------------------------ sanity check
@@ -168,7 +153,7 @@ def test_randomised_copy_reaches_into_the_head(xception):
 
 
 def test_sanity_check_self_is_one_and_random_is_lower(cnn):
-    images, indices = [_image(64, s) for s in range(2)], [0, 1]
+    images, indices = [random_image(64, s) for s in range(2)], [0, 1]
     methods = ["saliency", "gradcam"]
     itself = measure.sanity_check(cnn, images, indices, methods, randomised=cnn)
     np.testing.assert_allclose(itself["spearman"], 1.0)

@@ -45,6 +45,19 @@ def _phantom(label: str, rng: np.random.Generator) -> Image.Image:
     return Image.fromarray(np.clip(image, 0, 255).astype(np.uint8))
 
 
+def _fast_xception_config() -> train.TrainConfig:
+    """One epoch per phase of the fast Xception recipe at ``IMAGE_SIZE``, seed 0."""
+    return train.TrainConfig.for_model(
+        "xception",
+        fast=True,
+        image_size=IMAGE_SIZE,
+        num_epochs=1,
+        num_epochs_phase2=1,
+        batch_size=12,
+        seed=0,
+    )
+
+
 @pytest.fixture(scope="module")
 def tiny_splits(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, pd.DataFrame]:
     """4 classes x 12 grayscale PNGs (9 train, 3 val each), a bright blob per class."""
@@ -216,15 +229,7 @@ def test_train_transfer_two_phases(
     tiny_splits: tuple[pd.DataFrame, pd.DataFrame], tmp_path: Path
 ) -> None:
     train_split, val_split = tiny_splits
-    config = train.TrainConfig.for_model(
-        "xception",
-        fast=True,
-        image_size=IMAGE_SIZE,
-        num_epochs=1,
-        num_epochs_phase2=1,
-        batch_size=12,
-        seed=0,
-    )
+    config = _fast_xception_config()
     splits = {"train": train_split, "val": val_split}
     model, card = train.train_transfer(
         config, splits, CLASS_NAMES, tmp_path, feature_cache_dir=tmp_path / "features"
@@ -339,15 +344,7 @@ def test_phases_are_separate_calls_on_one_built_model(
     tiny_splits: tuple[pd.DataFrame, pd.DataFrame], tmp_path: Path
 ) -> None:
     """Notebook 02's path: build once, phase 1, phase 2 on that same object, then save."""
-    config = train.TrainConfig.for_model(
-        "xception",
-        fast=True,
-        image_size=IMAGE_SIZE,
-        num_epochs=1,
-        num_epochs_phase2=1,
-        batch_size=12,
-        seed=0,
-    )
+    config = _fast_xception_config()
     splits = {"train": tiny_splits[0], "val": tiny_splits[1]}
     run = train.TrainingRun(config, splits, CLASS_NAMES, tmp_path)
     model = run.build_model()

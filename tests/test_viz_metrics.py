@@ -9,34 +9,11 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from PIL import Image  # noqa: E402
 
 from course_utils import viz_metrics  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
-@pytest.fixture()
-def image_root(tmp_path: Path) -> Path:
-    """Four small grayscale PNGs in two class folders, and one mask."""
-    rng = np.random.default_rng(0)
-    for label in ("glioma", "notumor"):
-        (tmp_path / label).mkdir()
-        for index in range(2):
-            pixels = rng.integers(0, 255, (24, 24), dtype=np.uint8)
-            Image.fromarray(pixels).save(tmp_path / label / f"{index}.png")
-    mask = np.zeros((24, 24), dtype=np.uint8)
-    mask[8:16, 8:16] = 255
-    Image.fromarray(mask).save(tmp_path / "mask.png")
-    return tmp_path
 
 
 def test_plot_model_comparison() -> None:
