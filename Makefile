@@ -45,7 +45,7 @@ $(COLAB_STAMP): pyproject.toml $(COLAB_CONSTRAINTS)
 
 test-colab: $(COLAB_STAMP)
 	BTMRI_COLAB_CONSTRAINTS="$(abspath $(COLAB_CONSTRAINTS))" \
-	$(COLAB_VENV)/bin/python -m pytest -m "not browser and not realdata" -p no:cacheprovider
+	$(COLAB_VENV)/bin/python -m pytest -m "not browser and not realdata and not standalone" -p no:cacheprovider
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not notebook and not slow and not browser"

@@ -181,6 +181,7 @@ def test_app_notebook_runs_on_a_fast_cnn(app_artifacts: Path, tmp_path: Path) ->
 
 @pytest.mark.notebook
 @pytest.mark.slow
+@pytest.mark.standalone
 def test_app_notebook_without_models_trains_the_quick_cnn(tmp_path: Path) -> None:
     """A fresh Colab runtime: no model in ARTIFACTS_DIR, so the page trains the fast CNN."""
     artifacts = tmp_path / "empty"

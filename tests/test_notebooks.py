@@ -157,6 +157,7 @@ def test_notebook_defaults_match_the_cli(name: str, model: str) -> None:
 
 
 @pytest.mark.notebook
+@pytest.mark.standalone
 def test_lesson_runs_on_its_own(phantom_root: Path, tmp_path: Path) -> None:
     """Notebook 03 without notebook 01: it audits and splits DATA_DIR itself."""
     parameters = {
@@ -182,6 +183,7 @@ def _output_text(executed_notebook: str | Path) -> str:
 
 
 @pytest.mark.notebook
+@pytest.mark.standalone
 @pytest.mark.parametrize(
     ("name", "needed"), [("04_evaluate", ("xception", "cnn")), ("05_explain_app", ("cnn",))]
 )
