@@ -231,6 +231,7 @@ def evaluate_probabilities(
         "class_names": list(class_names),
         "dataset": card.get("dataset"),
         "fast_mode": bool(card.get("fast_mode", False)),
+        "weights": card.get("weights"),
         "temperature": temperature,
         "splits": {name: _split_result(result, name, settings, seed) for name in tests},
         "comparisons": {},

@@ -145,13 +145,20 @@ def recipe_note(record: Mapping | None) -> str:
     """Say why a demo run may not have learned: phantoms and fast mode are a short recipe.
 
     Args:
-        record: A model card or metrics dict (``fast_mode``, ``dataset.source``), or None.
+        record: A model card or metrics dict (``weights``, ``fast_mode``,
+            ``dataset.source``), or None.
 
     Returns:
         A clause starting with a space, or "" for a full run.
     """
     record = record or {}
     phantoms = (record.get("dataset") or {}).get("source") == "phantoms"
+    if record.get("weights") == "random":
+        return (
+            " Its Xception base has random weights: transfer learning needs the pretrained "
+            "(ImageNet) filters, and from random weights its millions of parameters cannot "
+            "learn in a short run."
+        )
     if record.get("fast_mode"):
         data = " on synthetic phantoms" if phantoms else ""
         return (

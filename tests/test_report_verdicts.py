@@ -175,3 +175,13 @@ def test_saved_metrics_verdict_matches_the_result(tmp_path) -> None:
     result = _result("cnn", CONSTANT)
     saved = course.read_json(result.save(tmp_path / "m.json"), "metrics", "re-run")
     assert report.not_learned_sentence(saved) == report.not_learned_sentence(result)
+
+
+def test_recipe_note_blames_random_weights_before_the_short_recipe() -> None:
+    from course_utils import verdicts
+
+    random_xception = {"weights": "random", "fast_mode": True, "dataset": {"source": "phantoms"}}
+    assert "transfer learning needs the pretrained" in verdicts.recipe_note(random_xception)
+    fast_cnn = {"fast_mode": True, "dataset": {"source": "phantoms"}}
+    assert "short recipe" in verdicts.recipe_note(fast_cnn)
+    assert verdicts.recipe_note({"weights": "imagenet", "dataset": {"source": "kaggle"}}) == ""
