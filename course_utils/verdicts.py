@@ -153,7 +153,8 @@ def recipe_note(record: Mapping | None) -> str:
     """
     record = record or {}
     phantoms = (record.get("dataset") or {}).get("source") == "phantoms"
-    if record.get("weights") == "random":
+    name = str(record.get("name") or record.get("model") or "")
+    if name == "xception" and record.get("weights") == "random":
         return (
             " Its Xception base has random weights: transfer learning needs the pretrained "
             "(ImageNet) filters, and from random weights its millions of parameters cannot "

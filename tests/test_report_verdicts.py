@@ -180,7 +180,12 @@ def test_saved_metrics_verdict_matches_the_result(tmp_path) -> None:
 def test_recipe_note_blames_random_weights_before_the_short_recipe() -> None:
     from course_utils import verdicts
 
-    random_xception = {"weights": "random", "fast_mode": True, "dataset": {"source": "phantoms"}}
+    random_xception = {
+        "name": "xception",
+        "weights": "random",
+        "fast_mode": True,
+        "dataset": {"source": "phantoms"},
+    }
     assert "transfer learning needs the pretrained" in verdicts.recipe_note(random_xception)
     fast_cnn = {"fast_mode": True, "dataset": {"source": "phantoms"}}
     assert "short recipe" in verdicts.recipe_note(fast_cnn)
