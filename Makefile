@@ -36,7 +36,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 # Unit tests and fast papermill runs of every notebook inside Colab's pins (the students' runtime).
-$(COLAB_STAMP): pyproject.toml $(COLAB_CONSTRAINTS)
+$(COLAB_STAMP): pyproject.toml $(wildcard $(COLAB_CONSTRAINTS))
 	@test -f "$(COLAB_CONSTRAINTS)" || { echo "No Colab constraints file at $(COLAB_CONSTRAINTS); set COLAB_CONSTRAINTS=FILE"; exit 2; }
 	@test -x $(COLAB_VENV)/bin/python || $(COLAB_PYTHON) -m venv $(COLAB_VENV)
 	$(COLAB_VENV)/bin/python -m pip install --quiet --upgrade pip
