@@ -168,6 +168,17 @@ def _saved_verdict(artifacts_dir: str | Path, model: str | None) -> verdicts.Lea
     return verdicts.learning_verdict(numbers) if numbers else None
 
 
+def _sanity_entry(method: str, row: pd.Series) -> str:
+    """One method's sanity score, with how many maps came out flat (left out of the mean)."""
+    flat, images = int(row.get("flat_maps", 0)), row.get("images")
+    if not flat:
+        return f"{method} {row['spearman']:.2f}"
+    of = f" of {int(images)}" if images is not None else ""
+    if flat == images:
+        return f"{method} all{of} maps flat"
+    return f"{method} {row['spearman']:.2f} ({flat}{of} maps flat)"
+
+
 def write_lesson_summary(
     artifacts_dir: str | Path,
     model_names: list[str],
@@ -205,7 +216,7 @@ def write_lesson_summary(
     if len(sanity):
         lines.append(
             "- sanity check (Spearman, trained vs randomised): "
-            + ", ".join(f"{m} {v:.2f}" for m, v in sanity["spearman"].items())
+            + ", ".join(_sanity_entry(method, row) for method, row in sanity.iterrows())
         )
     if example:
         lines.append(f"- example explanation by the {example['explanation'].source} explainer")

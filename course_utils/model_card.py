@@ -480,8 +480,10 @@ def _saliency_section(card: Mapping) -> list[str]:
         f"{grid if stride else ''}, upsampled to the image.",
         "- A map shows what moved the class score, not where the tumor is; a bright region is "
         "not a lesion outline.",
-        "- Vanilla gradient saliency tends to fail the model-randomisation sanity check (its "
-        "maps barely change when the learned weights are destroyed).",
+        "- Whether a method's maps depend on the learned weights is measured by the "
+        "model-randomisation sanity check of lesson 05 (`measure.sanity_check`); in Adebayo "
+        "et al. (2018) plain gradients and Grad-CAM passed it and Guided Backpropagation and "
+        "Guided Grad-CAM failed, but only the measurement on this model says which maps to trust.",
         "- The pointing game (does the map's peak fall in the lesion?) is measured against "
         "phantom masks or, on real scans, figshare tumor boxes (next section), not outlines.",
         "- The Gemini (or offline) explanation describes the prediction and the overlay in "

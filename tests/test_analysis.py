@@ -119,3 +119,16 @@ def test_lesson_summary_crowns_no_winner_at_chance_or_within_noise(tmp_path: Pat
     )
     assert chance[1].startswith("- no ranking of the saliency methods: the model has not learned")
     assert "beats chance" not in chance[1]
+
+
+def test_write_lesson_summary_counts_flat_sanity_maps(tmp_path: Path) -> None:
+    """A flat map has no rank correlation: the summary says how many were left out."""
+    sanity = pd.DataFrame(
+        {"spearman": [0.0, 0.56, np.nan], "flat_maps": [3, 0, 8], "images": [8, 8, 8]},
+        index=["gradcam", "saliency", "gradcam++"],
+    )
+    lines = analysis.write_lesson_summary(tmp_path, ["cnn"], "cnn", pd.DataFrame(), sanity, None)
+    assert lines[-1] == (
+        "- sanity check (Spearman, trained vs randomised): gradcam 0.00 (3 of 8 maps flat), "
+        "saliency 0.56, gradcam++ all of 8 maps flat"
+    )

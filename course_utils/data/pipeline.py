@@ -87,8 +87,10 @@ def build_augmenter(
         seed: Seed of the random layers.
         rotation: Largest rotation as a fraction of a full turn (0.03 is about 11°).
         zoom: Largest zoom in or out, as a fraction.
-        brightness: Largest brightness change, as a fraction of the value range.
-        contrast: Largest contrast change, as a fraction.
+        brightness: Largest brightness shift, as a fraction of the 0-255 value range,
+            added to every pixel (0.1: up to ±25.5 grey levels), then clipped to 0-255.
+        contrast: Largest contrast change: each channel's deviation from its mean is
+            scaled by a factor drawn from [1 - contrast, 1 + contrast].
         horizontal_flip: Flip left-right at random.
 
     Returns:
