@@ -262,6 +262,7 @@ ROWS = {
     "explain": lambda paths, labels, source: _explain_rows().row_explain(paths, labels, source),
     "boxes": lambda *row_args: __import__("boxes_rows").row_boxes(*row_args),
     "app": lambda *row_args: __import__("app_rows").row_app(*row_args),
+    "fast_cnn": lambda *row_args: __import__("fast_cnn_rows").row_fast_cnn(*row_args),
 }
 
 

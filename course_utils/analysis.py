@@ -198,7 +198,10 @@ def write_lesson_summary(
         artifacts_dir: The run's ``ARTIFACTS_DIR``.
         model_names: The trained models found.
         mapped_model: The model whose maps were drawn, or None.
-        method_scores: ``measure.score_methods`` output (may be empty).
+        method_scores: One row per method with ``pointing_game``, ``pointing_chance`` and
+            ``images``: the pooled rows of ``localisation_run.measure_localisation``'s
+            summary (``summary.xs("all", level="label")``) or ``measure.score_methods``
+            output; may be empty.
         sanity: ``measure.sanity_check`` output (may be empty).
         example: An ``analyse`` result, or None.
         verdict: The mapped model's ``verdicts.LearningVerdict``; None reads it from its

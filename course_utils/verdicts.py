@@ -239,7 +239,12 @@ def top_names(values: Mapping[str, float], tolerance: float = 1e-9) -> list[str]
 
 
 def _pointing_intervals(scores: pd.DataFrame) -> dict[str, tuple[float, float]]:
-    """Exact 95 % interval of each method's pointing-game hit rate."""
+    """95 % interval of each method's hit rate: the table's own (bootstrap) when it has one."""
+    if {"pointing_low", "pointing_high"} <= set(scores.columns):
+        return {
+            method: (float(row["pointing_low"]), float(row["pointing_high"]))
+            for method, row in scores.iterrows()
+        }
     return {
         method: binomial_interval(round(row["pointing_game"] * row["images"]), int(row["images"]))
         for method, row in scores.iterrows()
@@ -270,11 +275,16 @@ def method_ranking_sentence(scores: pd.DataFrame, verdict: LearningVerdict | Non
     names = list(scores.index)
     intervals = _pointing_intervals(scores)
     chance = float(scores["pointing_chance"].max())
+    counts = {m: int(scores.loc[m, "images"]) for m in names}
+    same = len(set(counts.values())) == 1
     rates = ", ".join(
-        f"{m} {scores.loc[m, 'pointing_game']:.2f} ({intervals[m][0]:.2f}-{intervals[m][1]:.2f})"
+        f"{m} {scores.loc[m, 'pointing_game']:.2f} ({intervals[m][0]:.2f}-{intervals[m][1]:.2f}"
+        + ("" if same else f", {counts[m]} images")
+        + ")"
         for m in names
     )
-    facts = f"pointing game, hit rate (95% CI) on {int(scores['images'].max())} images: {rates}"
+    where = f" on {max(counts.values())} images" if same else ""
+    facts = f"pointing game, hit rate (95% CI){where}: {rates}"
     above = [m for m in names if intervals[m][0] > chance]
     if not above:
         return f"{facts}; no method beats chance ({chance:.2f}): no winner"

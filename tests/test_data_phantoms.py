@@ -195,3 +195,38 @@ def test_an_adjacent_slice_is_the_same_head_and_lesion_a_little_shifted(class_na
 def test_render_rejects_bad_input(class_name, size, extra):
     with pytest.raises(ValueError):
         phantoms.render_phantom(class_name, size, np.random.default_rng(0), **extra)
+
+
+def _width_percentiles(widths: list[float]) -> tuple[float, float, float]:
+    """10th, 50th and 90th percentile, as ``phantoms.LESION_SIZES`` records them."""
+    return tuple(float(np.quantile(widths, q)) for q in (0.1, 0.5, 0.9))
+
+
+@pytest.mark.parametrize("class_name", ["glioma", "meningioma", "pituitary"])
+def test_lesion_sizes_are_what_the_generator_draws(class_name: str) -> None:
+    """The recorded phantom widths are measured from the renderer (200 draws at 128 px)."""
+    widths = []
+    for seed in range(200):
+        mask = phantoms.render_phantom(class_name, 128, np.random.default_rng(seed)).lesion_mask
+        columns = np.nonzero(mask.any(axis=0))[0]
+        widths.append((columns.max() - columns.min() + 1) / 128)
+    recorded = phantoms.LESION_SIZES[class_name]["phantoms"]
+    assert _width_percentiles(widths) == pytest.approx(recorded, abs=0.011)
+
+
+@pytest.mark.realdata
+def test_lesion_sizes_of_the_real_tumors_match_the_figshare_boxes() -> None:
+    """The recorded real widths are the figshare boxes' (skipped without the shared data)."""
+    import os
+    from pathlib import Path
+
+    import pandas as pd
+
+    shared = Path(__file__).resolve().parents[2] / "shared/datasets/figshare-tumor-boxes"
+    boxes_file = Path(os.environ.get("BTMRI_FIGSHARE_DATA", shared)) / "boxes.csv"
+    if not boxes_file.is_file():
+        pytest.skip(f"figshare tumor boxes not found at {boxes_file}")
+    boxes = pd.read_csv(boxes_file)
+    for class_name, sizes in phantoms.LESION_SIZES.items():
+        widths = boxes.loc[boxes["label"] == class_name, "width"].tolist()
+        assert _width_percentiles(widths) == pytest.approx(sizes["figshare"], abs=0.011)

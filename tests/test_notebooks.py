@@ -133,6 +133,24 @@ def test_notebook_runs_in_fast_mode(path: Path, tmp_path_factory: pytest.TempPat
     assert summary.is_file() and summary.read_text().strip()
 
 
+@pytest.mark.notebook
+def test_the_fast_cnn_learned_the_phantoms(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The chain above (seed 42): the fast CNN beats chance by a wide margin, and its
+    Grad-CAM points at the phantom lesions far more often than a random point would."""
+    artifacts = tmp_path_factory.getbasetemp() / "notebook-run" / "artifacts"
+    metrics_file = course.metrics_path(artifacts, "cnn")
+    if not metrics_file.is_file():
+        pytest.skip("runs after test_notebook_runs_in_fast_mode (04 writes the metrics)")
+    metrics = json.loads(metrics_file.read_text())
+    learning = metrics["splits"]["test_leakfree"]["learning"]
+    assert learning["learned"], learning
+    assert learning["images"] >= 200, learning  # the fast set's leak-free test split
+    assert learning["low"] >= learning["majority_rate"] + 0.5, learning  # 25% -> at least 75%
+    gradcam = metrics["localisation"]["methods"]["gradcam"]["all"]
+    assert gradcam["images"] >= 60, gradcam
+    assert gradcam["pointing_low"] >= gradcam["pointing_chance"] + 0.4, gradcam
+
+
 def _parameters(name: str) -> dict:
     notebook = nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
     cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))

@@ -324,7 +324,9 @@ def test_train_config_defaults_and_overrides() -> None:
         16,
         (16, 32, 64, 128),
     )
-    assert fast_cnn.augmentation == "flip"
+    assert fast_cnn.augmentation == "flip" and fast_cnn.dropout == 0.0 and cnn.dropout is None
+    with pytest.raises(ValueError, match="dropout=1.5"):
+        train.TrainConfig.for_model("cnn", dropout=1.5)
     with pytest.raises(ValueError, match="augmentation='sideways'"):
         train.TrainConfig.for_model("cnn", augmentation="sideways")
     custom = train.TrainConfig.for_model("cnn", fast=True, num_epochs=7, image_size=None)
@@ -439,3 +441,22 @@ def test_array_batches_shuffle_without_losing_rows() -> None:
     assert sorted(second) == list(range(10)) and not np.array_equal(first, second)
     fixed = features.ArrayBatches(values, labels, batch_size=4, seed=None)
     assert np.concatenate([fixed[i][0] for i in range(3)]).ravel().tolist() == list(range(10))
+
+
+def test_the_card_records_the_fast_cnn_as_built() -> None:
+    """Dropout and filters of the config reach the builder, the card's build entry and text."""
+    fast = train.TrainConfig.for_model("cnn", fast=True)
+    full = train.TrainConfig.for_model("cnn")
+    assert train._cnn_architecture(fast).startswith("CNN from scratch: 4 blocks")
+    assert "16-128 filters" in train._cnn_architecture(fast)
+    assert "Dropout" not in train._cnn_architecture(fast)
+    assert "5 blocks" in train._cnn_architecture(full)
+    assert "Dropout(0.3)" in train._cnn_architecture(full)
+    splits = {"train": pd.DataFrame({"label": ["a"]}), "val": pd.DataFrame({"label": ["a"]})}
+    run = train.TrainingRun(fast, splits, ("a", "b"), "unused")
+    assert run.model_options == {"filters": (16, 32, 64, 128), "dropout": 0.0}
+    model = run.build_model()
+    rates = {layer.name: layer.rate for layer in model.layers if "dropout" in layer.name}
+    assert rates == {"dropout": 0.0, "dense_dropout": 0.0}
+    spec = models.build_spec("cnn", fast.image_size, 2, **run.model_options)
+    assert spec["dropout"] == 0.0 and spec["filters"] == [16, 32, 64, 128]

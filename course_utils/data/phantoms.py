@@ -3,14 +3,15 @@
 The phantoms imitate T1 post-contrast brain slices (dark background, bright skull,
 thin dark CSF layer, gray/white matter with sulci, Rician-like noise) in one of three
 planes, axial, coronal or sagittal (anatomy in ``course_utils.data.phantom_anatomy``),
-with one lesion per image placed where each tumor type occurs in that plane:
+with one lesion per image placed where each tumor type occurs in that plane, about as
+large as the real tumors (``LESION_SIZES``):
 
 * ``meningioma``: round, sharply bounded, bright extra-axial mass on the dura of the
   convexity or (axial, coronal) against the falx;
 * ``glioma``: irregular, heterogeneous intra-axial mass inside one hemisphere (in a
   sagittal slice: inside the cerebrum, clear of the cerebellum);
-* ``pituitary``: small round mass at the sella (axial: midline, just anterior of the
-  centre; coronal: midline skull base; sagittal: skull base centre);
+* ``pituitary``: round mass at the sella, the size of a macroadenoma (axial: midline,
+  just anterior of the centre; coronal: midline skull base; sagittal: skull base centre);
 * ``notumor``: no lesion.
 
 :func:`render_phantom` computes one slice from a random generator, so the same
@@ -57,9 +58,20 @@ __all__ = [
 ]
 
 #: Bump when the rendering changes, so cached phantom folders are regenerated.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 #: Smallest image side the renderer supports.
 MIN_IMAGE_SIZE = 64
+#: How wide the lesions are, as a share of the image's width (10th, 50th and 90th
+#: percentile of the mask's extent): the phantoms' (generator version 3, 200 draws at
+#: 128 px) next to the figshare tumor boxes that most Kaggle tumor scans come from
+#: (``../shared/datasets/figshare-tumor-boxes``, 3,064 slices). Version 2 drew every
+#: lesion about two thirds as wide, and the fast CNN then learned gliomas slowly and its
+#: Grad-CAM (a 12 x 12 grid) often peaked beside the small pituitary masses.
+LESION_SIZES = {
+    "glioma": {"phantoms": (0.11, 0.16, 0.22), "figshare": (0.09, 0.17, 0.26)},
+    "meningioma": {"phantoms": (0.09, 0.13, 0.18), "figshare": (0.08, 0.14, 0.22)},
+    "pituitary": {"phantoms": (0.07, 0.09, 0.13), "figshare": (0.06, 0.10, 0.15)},
+}
 #: How much a lesion grows or shrinks per unit of ``slice_offset`` (an adjacent slice).
 SLICE_STEP = 0.06
 
@@ -111,7 +123,7 @@ def _meningioma_site(head: Head, radius: float, rng: np.random.Generator) -> tup
 
 def _meningioma(image, fields: Fields, head: Head, noise, rng) -> np.ndarray:
     """Paint a bright, round, extra-axial mass against the dura or falx; return its mask."""
-    radius = head.semi_y * rng.uniform(0.08, 0.19) * head.slice_scale
+    radius = head.semi_y * rng.uniform(0.11, 0.27) * head.slice_scale
     center_x, center_y, falx_side = _meningioma_site(head, radius, rng)
     rows, columns = crop(head, (center_x, center_y), radius * 1.8, image.shape[0])
     local_x = fields.head_x[rows, columns] - np.float32(center_x)
@@ -175,7 +187,7 @@ def _glioma_center(head: Head, radius: float, harmonics: np.ndarray, rng) -> tup
 def _glioma(image, fields: Fields, head: Head, noise, rng) -> np.ndarray:
     """Paint an irregular, heterogeneous intra-axial mass; return its mask."""
     harmonics = rng.uniform(-1.0, 1.0, size=6) * np.array([0.18, 0.18, 0.12, 0.12, 0.05, 0.05])
-    radius = head.semi_y * rng.uniform(0.09, 0.2)
+    radius = head.semi_y * rng.uniform(0.13, 0.29)
     center_x, center_y, radius, widest = _glioma_center(head, radius, harmonics, rng)
     radius *= head.slice_scale
     rows, columns = crop(head, (center_x, center_y), radius * widest * 2.4, image.shape[0])
@@ -205,8 +217,8 @@ def _glioma(image, fields: Fields, head: Head, noise, rng) -> np.ndarray:
 
 
 def _pituitary(image, fields: Fields, head: Head, noise, rng) -> np.ndarray:
-    """Paint a small round mass at the sella; return its mask."""
-    radius = head.semi_y * rng.uniform(0.045, 0.1) * head.slice_scale
+    """Paint a round mass at the sella (a macroadenoma, as in the real scans); return its mask."""
+    radius = head.semi_y * rng.uniform(0.08, 0.17) * head.slice_scale
     gap = head.semi_y * rng.uniform(0.03, 0.08)
     center_x, center_y = anatomy.sella_center(head, radius, gap)
     center_x += head.semi_x * rng.uniform(-0.02, 0.02)
