@@ -13,6 +13,7 @@ Examples::
     python -m course_utils predict --model artifacts/cnn.keras scan1.png scan2.jpg --json
     python -m course_utils card artifacts/cnn.keras --out cnn_card.md
     python -m course_utils demo --out runs/demo
+    python -m course_utils times runs/demo            # docs/run_times.json -> docs/run_times.md
     python -m course_utils quiz --notebook 02 --difficulty medium --n 5 --seed 1
 """
 
@@ -25,7 +26,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from course_utils import config, course, demo
+from course_utils import config, course, demo, run_times
 
 #: ``evaluate --split`` choices and the split tables each one means.
 TEST_SETS = {"test": ("test",), "leakfree": ("test_leakfree",), "both": ("test", "test_leakfree")}
@@ -308,6 +309,40 @@ def _quiz(args: argparse.Namespace) -> int:
     return 0
 
 
+def _times(args: argparse.Namespace) -> int:
+    """``times``: merge runs' records into the records file; render the run-time table."""
+    records = run_times.add_runs(args.records, args.run_dirs, args.label, args.mode)
+    if str(args.out) == "-":
+        print(run_times.render_table(records), end="")
+        return 0
+    path = run_times.write_table(args.out, records)
+    print(f"Wrote {path} from {args.records} ({len(records)} record(s))")
+    return 0
+
+
+def _add_times_parser(commands: argparse._SubParsersAction) -> None:
+    """Add the ``times`` sub-command.
+
+    Args:
+        commands: ``build_parser``'s sub-command parsers.
+    """
+    parser = commands.add_parser(
+        "times",
+        help="collect measured run times into docs/run_times.json; render docs/run_times.md",
+        description="Merge each RUN_DIR's summary.json (written by `make demo`) into the "
+        "records file (a record replaces the one with its label), then render the Markdown "
+        "table every quoted run time comes from. Without RUN_DIR, only re-render.",
+    )
+    parser.add_argument("run_dirs", type=Path, nargs="*", metavar="RUN_DIR")
+    parser.add_argument("--label", default=None, help="name the record (one RUN_DIR only)")
+    parser.add_argument("--mode", choices=run_times.MODES, default=None)
+    parser.add_argument("--records", type=Path, default=Path(run_times.RECORDS_FILE))
+    parser.add_argument(
+        "--out", type=Path, default=Path(run_times.TABLE_FILE), help="Markdown file; - prints it"
+    )
+    parser.set_defaults(handler=_times)
+
+
 def _add_quiz_parser(commands: argparse._SubParsersAction) -> None:
     """Add the ``quiz`` sub-command.
 
@@ -481,6 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo_parser.add_argument("--notebooks-dir", type=Path, default=None)
     demo_parser.set_defaults(handler=_demo)
+    _add_times_parser(commands)
     _add_quiz_parser(commands)
     return parser
 

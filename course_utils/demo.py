@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from course_utils import config, course
+from course_utils import config, course, run_times
 
 #: Lines that are log noise, not lesson output: TensorFlow's C++ log lines (``I0000 …``,
 #: ``E0000 … cuInit``), absl's start-up warning and Python warnings, Keras retracing warnings.
@@ -101,9 +101,11 @@ def run_demo(
 
 
 def write_summary(out_dir: Path, results: list[dict]) -> Path:
-    """Write ``summary.md``: run times, then each notebook's own summary snippet.
+    """Write ``summary.md`` (run times, then each notebook's snippet) and ``summary.json``.
 
-    Notebooks leave a Markdown snippet at ``ARTIFACTS_DIR/summary/<notebook>.md``.
+    Notebooks leave a Markdown snippet at ``ARTIFACTS_DIR/summary/<notebook>.md``;
+    ``summary.json`` is the run's record of ``run_times.run_record`` (run times, machine, load,
+    the models' training times), which ``python -m course_utils times`` collects.
 
     Args:
         out_dir: The demo's run folder.
@@ -132,6 +134,7 @@ def write_summary(out_dir: Path, results: list[dict]) -> Path:
             lines += [snippet.read_text().strip(), ""]
     path = summary_path(out_dir)
     path.write_text("\n".join(lines))
+    course.write_json(run_times.run_record(out_dir, results), run_times.record_path(out_dir))
     return path
 
 

@@ -64,16 +64,22 @@ _MODEL_DEFAULTS: dict[str, dict] = {
     },
 }
 #: What fast mode changes: small images, few epochs, no ImageNet download. Xception runs at
-#: its smallest input (71 px) from random weights: it shows the two phases, it cannot learn.
+#: its smallest input (71 px) from random weights on 320 of the training images: it shows
+#: the two phases; from random weights it cannot learn in any budget a demo has.
 #: The fast CNN
 #: is a four-block version at 96 px without dropout, trained on 16-image batches with
 #: left-right flips only: on the phantoms it learns in under a thousand steps, where the
 #: full recipe (five blocks, dropout 0.3, 32-image batches, rotations, zooms, brightness and
-#: contrast) needs thousands. Dropout is what slowed it most: with 0.3 the fast CNN sat at
-#: chance for five of its twelve epochs and reached 67% on the leak-free phantom test split;
-#: without it, 93% (``make bench`` measures both).
+#: contrast) needs thousands. Dropout is what slowed it most: `make bench` (row
+#: ``fast_cnn``) trains it with and without, side by side.
 _FAST_CHANGES: dict[str, dict] = {
-    "xception": {"image_size": 71, "num_epochs": 2, "num_epochs_phase2": 1, "weights": None},
+    "xception": {
+        "image_size": 71,
+        "num_epochs": 2,
+        "num_epochs_phase2": 1,
+        "weights": None,
+        "max_train_images": 320,
+    },
     "cnn": {
         "image_size": 96,
         "num_epochs": 12,
@@ -108,6 +114,8 @@ class TrainConfig:
             ``"flip"`` (left-right flips only) or ``"none"``.
         dropout: The CNN's dropout rate around its dense layer; None means
             ``models.build_cnn``'s.
+        max_train_images: Train on a seeded, class-stratified sample of at most this many
+            training images; None uses them all.
     """
 
     model_name: str
@@ -124,6 +132,7 @@ class TrainConfig:
     filters: tuple[int, ...] | None = None
     augmentation: str = "standard"
     dropout: float | None = None
+    max_train_images: int | None = None
 
     def __post_init__(self) -> None:
         """Reject settings no run can use, naming the fix."""
@@ -140,6 +149,8 @@ class TrainConfig:
             raise ValueError(
                 f"augmentation={self.augmentation!r}; use one of {list(AUGMENTATIONS)}."
             )
+        if self.max_train_images is not None and self.max_train_images < 1:
+            raise ValueError(f"max_train_images={self.max_train_images}: use >= 1, or None.")
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout={self.dropout!r}: use a rate in [0, 1), or None.")
         if self.learning_rate <= 0 or (self.num_epochs_phase2 or 0) < 0:
@@ -221,10 +232,23 @@ class TrainingRun:
                     "pass the tables of splits.load_splits (run notebook 01 first)."
                 )
 
+    def table(self, split: str) -> pd.DataFrame:
+        """Return a split's table; ``"train"`` is sampled down to ``max_train_images``.
+
+        The sample keeps each class's share (``DataFrame.sample`` per class, seeded).
+        """
+        table, limit = self.splits[split], self.config.max_train_images
+        if split != "train" or limit is None or len(table) <= limit:
+            return table
+        fraction = limit / len(table)
+        return table.groupby("label", group_keys=False).sample(
+            frac=fraction, random_state=self.config.seed
+        )
+
     def data(self, split: str, training: bool = False) -> tf.data.Dataset:
         """Build the raw-pixel dataset of a split (augmented and shuffled when training)."""
         return dataset_from_split(
-            self.splits[split],
+            self.table(split),
             self.class_names,
             image_size=self.config.image_size,
             batch_size=self.config.batch_size,
@@ -268,7 +292,7 @@ class TrainingRun:
             The features, their labels, the seconds spent and whether the cache served them.
         """
         set_trainable_for_phase(model, phase=1)
-        config, tables = self.config, [self.splits["train"], self.splits["val"]]
+        config, tables = self.config, [self.table("train"), self.splits["val"]]
         caches = feature_cache_paths(
             cache_dir, tables, config.image_size, config.weights, config.seed
         )
@@ -352,7 +376,7 @@ class TrainingRun:
             The phase record for the card.
         """
         config = self.config
-        steps = config.num_epochs * int(np.ceil(len(self.splits["train"]) / config.batch_size))
+        steps = config.num_epochs * int(np.ceil(len(self.table("train")) / config.batch_size))
         with strategy_scope(self.strategy):
             compile_model(model, config.optimizer, config.learning_rate, decay_steps=steps)
             result = self._fit(model, config.num_epochs)
@@ -392,7 +416,7 @@ class TrainingRun:
         model_file.parent.mkdir(parents=True, exist_ok=True)
         save_for_inference(model, model_file)
         model.save_weights(course.weights_path(model_file))
-        train_split = self.splits["train"]
+        train_split = self.table("train")
         card = {
             **_model_facts(config),
             "name": config.model_name,

@@ -18,6 +18,7 @@ LIGHT_MODULES = (
     "course_utils.metrics",
     "course_utils.cards",
     "course_utils.model_card",
+    "course_utils.run_times",
     "course_utils.cli",
 )
 

@@ -460,3 +460,24 @@ def test_the_card_records_the_fast_cnn_as_built() -> None:
     assert rates == {"dropout": 0.0, "dense_dropout": 0.0}
     spec = models.build_spec("cnn", fast.image_size, 2, **run.model_options)
     assert spec["dropout"] == 0.0 and spec["filters"] == [16, 32, 64, 128]
+
+
+def test_max_train_images_samples_the_training_split_by_class() -> None:
+    """Fast Xception trains on a seeded sample that keeps each class's share."""
+    labels = ["a"] * 60 + ["b"] * 30 + ["c"] * 10
+    splits = {
+        "train": pd.DataFrame({"label": labels, "path": [f"{i}.jpg" for i in range(100)]}),
+        "val": pd.DataFrame({"label": ["a", "b"], "path": ["v0.jpg", "v1.jpg"]}),
+    }
+    config = train.TrainConfig.for_model("cnn", max_train_images=20)
+    run = train.TrainingRun(config, splits, ("a", "b", "c"), "unused")
+    sample = run.table("train")
+    assert len(sample) == 20
+    assert sample["label"].value_counts().to_dict() == {"a": 12, "b": 6, "c": 2}
+    assert sample["path"].tolist() == run.table("train")["path"].tolist()  # seeded
+    assert run.table("val") is splits["val"]
+    everything = train.TrainingRun(train.TrainConfig.for_model("cnn"), splits, ("a", "b", "c"), "x")
+    assert everything.table("train") is splits["train"]
+    assert train.TrainConfig.for_model("xception", fast=True).max_train_images == 320
+    with pytest.raises(ValueError, match="max_train_images=0"):
+        train.TrainConfig.for_model("cnn", max_train_images=0)

@@ -58,11 +58,11 @@ __all__ = [
 ]
 
 #: Bump when the rendering changes, so cached phantom folders are regenerated.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 #: Smallest image side the renderer supports.
 MIN_IMAGE_SIZE = 64
 #: How wide the lesions are, as a share of the image's width (10th, 50th and 90th
-#: percentile of the mask's extent): the phantoms' (generator version 3, 200 draws at
+#: percentile of the mask's extent): the phantoms' (generator version 4, 200 draws at
 #: 128 px) next to the figshare tumor boxes that most Kaggle tumor scans come from
 #: (``../shared/datasets/figshare-tumor-boxes``, 3,064 slices). Version 2 drew every
 #: lesion about two thirds as wide, and the fast CNN then learned gliomas slowly and its
