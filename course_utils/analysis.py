@@ -212,7 +212,7 @@ def write_lesson_summary(
     """
     shown = ", ".join(course.display_name(name) for name in model_names) or "none found"
     maps_of = course.display_name(mapped_model) if mapped_model else "no model"
-    lines = [f"- models: {shown}; maps of {maps_of}"]
+    lines = ["## 05 · Explanations", "", f"- models: {shown}; maps of {maps_of}"]
     verdict = verdict or _saved_verdict(artifacts_dir, mapped_model)
     if len(method_scores):
         lines.append(f"- {verdicts.method_ranking_sentence(method_scores, verdict)}")

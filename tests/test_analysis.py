@@ -90,6 +90,8 @@ def test_write_lesson_summary(tmp_path: Path) -> None:
         tmp_path, ["xception", "cnn"], "cnn", scores, sanity, example
     )
     assert lines == [
+        "## 05 · Explanations",
+        "",
         "- models: Xception, CNN; maps of CNN",
         "- pointing game, hit rate (95% CI) on 30 images: saliency 0.20 (0.08-0.39), gradcam "
         "0.90 (0.73-0.98); gradcam beats chance (0.10) and every other method",
@@ -99,26 +101,26 @@ def test_write_lesson_summary(tmp_path: Path) -> None:
     written = course.summary_path(tmp_path, "05_explain_app").read_text()
     assert written == "\n".join(lines) + "\n"
     empty = analysis.write_lesson_summary(tmp_path, [], None, pd.DataFrame(), pd.DataFrame(), None)
-    assert empty == ["- models: none found; maps of no model"]
+    assert empty == ["## 05 · Explanations", "", "- models: none found; maps of no model"]
 
 
 def test_lesson_summary_crowns_no_winner_at_chance_or_within_noise(tmp_path: Path) -> None:
     tie = analysis.write_lesson_summary(
         tmp_path, ["cnn"], "cnn", _scores([0.8, 0.9]), pd.DataFrame(), None
     )
-    assert "saliency and gradcam beat chance (0.10) and tie (intervals overlap)" in tie[1]
+    assert "saliency and gradcam beat chance (0.10) and tie (intervals overlap)" in tie[3]
     weak = analysis.write_lesson_summary(
         tmp_path, ["cnn"], "cnn", _scores([0.1, 0.2], 5), pd.DataFrame(), None
     )
-    assert "no method beats chance (0.10): no winner" in weak[1]
+    assert "no method beats chance (0.10): no winner" in weak[3]
     y = np.repeat(np.arange(4), 10)
     constant = evaluate.evaluate_predictions(y, np.tile([0.7, 0.1, 0.1, 0.1], (40, 1)), CLASS_NAMES)
     course.write_json({"splits": {"test_leakfree": constant}}, course.metrics_path(tmp_path, "cnn"))
     chance = analysis.write_lesson_summary(
         tmp_path, ["cnn"], "cnn", _scores([0.2, 0.9]), pd.DataFrame(), None
     )
-    assert chance[1].startswith("- no ranking of the saliency methods: the model has not learned")
-    assert "beats chance" not in chance[1]
+    assert chance[3].startswith("- no ranking of the saliency methods: the model has not learned")
+    assert "beats chance" not in chance[3]
 
 
 def test_write_lesson_summary_counts_flat_sanity_maps(tmp_path: Path) -> None:
