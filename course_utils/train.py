@@ -1,4 +1,6 @@
-"""Training: the ``TrainConfig`` of a run, the fit loop, and each phase on a built model.
+"""Training: a ``TrainingRun`` whose phases train a built model, and saving it with its card.
+
+The settings of a run are a ``TrainConfig`` (``course_utils.train_config``, re-exported here).
 
 Nothing happens at import: no seed is set, no dtype policy is changed, no device is
 touched. A lesson builds its model once, shows it, then trains that same object::
@@ -28,8 +30,7 @@ import pandas as pd
 import tensorflow as tf
 
 from course_utils import cards, course
-from course_utils.config import DEFAULT_SEED
-from course_utils.data.pipeline import AUGMENTATIONS, augmenter, dataset_from_split
+from course_utils.data.pipeline import augmenter, dataset_from_split
 from course_utils.devices import strategy_scope
 from course_utils.features import SplitFeatures, extract_features, feature_cache_paths
 from course_utils.fitting import fit_model, save_for_inference, train_head_on_features
@@ -42,163 +43,7 @@ from course_utils.models import (
     set_trainable_for_phase,
     trainable_counts,
 )
-
-#: Default settings of each model: the notebooks' parameter cells and the CLI use these.
-_MODEL_DEFAULTS: dict[str, dict] = {
-    "xception": {
-        "image_size": 299,
-        "num_epochs": 10,
-        "batch_size": 32,
-        "learning_rate": 1e-3,
-        "weights": "imagenet",
-        "patience": 5,
-        "optimizer": "adamax",
-    },
-    "cnn": {
-        "image_size": 128,
-        "num_epochs": 30,
-        "batch_size": 32,
-        "learning_rate": 2e-3,
-        "patience": 10,
-        "optimizer": "adam",
-    },
-}
-#: What fast mode changes: small images, few epochs, no ImageNet download. Xception runs at
-#: its smallest input (71 px) from random weights on 320 of the training images: it shows
-#: the two phases; from random weights it cannot learn in any budget a demo has.
-#: The fast CNN
-#: is a four-block version at 96 px without dropout, trained on 16-image batches with
-#: left-right flips only: on the phantoms it learns in under a thousand steps, where the
-#: full recipe (five blocks, dropout 0.3, 32-image batches, rotations, zooms, brightness and
-#: contrast) needs thousands. Dropout is what slowed it most: `make bench` (row
-#: ``fast_cnn``) trains it with and without, side by side.
-_FAST_CHANGES: dict[str, dict] = {
-    "xception": {
-        "image_size": 71,
-        "num_epochs": 2,
-        "num_epochs_phase2": 1,
-        "weights": None,
-        "max_train_images": 320,
-    },
-    "cnn": {
-        "image_size": 96,
-        "num_epochs": 12,
-        "batch_size": 16,
-        "filters": (16, 32, 64, 128),
-        "dropout": 0.0,
-        "augmentation": "flip",
-    },
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Every setting of one training run.
-
-    Attributes:
-        model_name: ``"xception"`` or ``"cnn"``; also the stem of the files written.
-        image_size: Side of the square input images.
-        num_epochs: Largest number of epochs (of phase 1 for Xception).
-        batch_size: Images per batch.
-        learning_rate: Starting learning rate (Xception's phase 2 uses a tenth of it;
-            the CNN's follows a cosine down to 0 over ``num_epochs``).
-        patience: Epochs without a better validation loss before stopping.
-        optimizer: Optimizer name (``"adamax"`` for Xception, ``"adam"`` for the CNN).
-        weights: Xception's base: ``"imagenet"``, None (random) or a weights file.
-        num_epochs_phase2: Largest number of fine-tuning epochs (Xception); None means
-            ``num_epochs``, 0 skips phase 2.
-        seed: Seed of the weights, shuffles, augmentation and dropout.
-        fast: Fast mode (tests, ``make demo``): one log line per epoch.
-        filters: The CNN's channels per block; None means ``models.build_cnn``'s.
-        augmentation: ``"standard"`` (flips, rotations, zooms, brightness, contrast),
-            ``"flip"`` (left-right flips only) or ``"none"``.
-        dropout: The CNN's dropout rate around its dense layer; None means
-            ``models.build_cnn``'s.
-        max_train_images: Train on a seeded, class-stratified sample of at most this many
-            training images; None uses them all.
-    """
-
-    model_name: str
-    image_size: int
-    num_epochs: int
-    batch_size: int
-    learning_rate: float
-    patience: int
-    optimizer: str
-    weights: str | None = None
-    num_epochs_phase2: int | None = None
-    seed: int = DEFAULT_SEED
-    fast: bool = False
-    filters: tuple[int, ...] | None = None
-    augmentation: str = "standard"
-    dropout: float | None = None
-    max_train_images: int | None = None
-
-    def __post_init__(self) -> None:
-        """Reject settings no run can use, naming the fix."""
-        if self.model_name not in _MODEL_DEFAULTS:
-            raise ValueError(
-                f"Unknown model {self.model_name!r}; use one of {list(_MODEL_DEFAULTS)}."
-            )
-        if min(self.image_size, self.num_epochs, self.batch_size, self.patience) < 1:
-            raise ValueError(
-                f"image_size ({self.image_size}), num_epochs ({self.num_epochs}), batch_size "
-                f"({self.batch_size}) and patience ({self.patience}) must all be >= 1."
-            )
-        if self.augmentation not in AUGMENTATIONS:
-            raise ValueError(
-                f"augmentation={self.augmentation!r}; use one of {list(AUGMENTATIONS)}."
-            )
-        if self.max_train_images is not None and self.max_train_images < 1:
-            raise ValueError(f"max_train_images={self.max_train_images}: use >= 1, or None.")
-        if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout={self.dropout!r}: use a rate in [0, 1), or None.")
-        if self.learning_rate <= 0 or (self.num_epochs_phase2 or 0) < 0:
-            raise ValueError(
-                f"learning_rate ({self.learning_rate}) must be > 0 and num_epochs_phase2 "
-                f"({self.num_epochs_phase2}) >= 0."
-            )
-
-    @classmethod
-    def for_model(cls, model_name: str, fast: bool = False, **overrides: object) -> TrainConfig:
-        """Return a model's default settings, changed by fast mode and by ``overrides``.
-
-        Args:
-            model_name: ``"xception"`` or ``"cnn"``.
-            fast: Small images, few epochs, no ImageNet download (tests, ``make demo``).
-            **overrides: Fields that win over both; None values are ignored (unset CLI
-                flags), so to ask for random weights use ``dataclasses.replace``.
-
-        Returns:
-            The config.
-
-        Raises:
-            ValueError: If the model or a field name is unknown.
-        """
-        if model_name not in _MODEL_DEFAULTS:
-            raise ValueError(f"Unknown model {model_name!r}; use one of {list(_MODEL_DEFAULTS)}.")
-        fields = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(overrides) - fields)
-        if unknown:
-            raise ValueError(
-                f"Unknown TrainConfig field(s) {unknown}; use some of {sorted(fields)}."
-            )
-        settings = dict(_MODEL_DEFAULTS[model_name])
-        if fast:
-            settings.update(_FAST_CHANGES[model_name])
-        settings.update({key: value for key, value in overrides.items() if value is not None})
-        return cls(model_name=model_name, fast=fast, **settings)
-
-    @property
-    def phase2_epochs(self) -> int:
-        """Largest number of fine-tuning epochs (``num_epochs`` unless set)."""
-        return self.num_epochs if self.num_epochs_phase2 is None else self.num_epochs_phase2
-
-    @property
-    def verbose(self) -> int | str:
-        """Keras verbosity: one line per epoch in fast mode."""
-        return 2 if self.fast else "auto"
-
+from course_utils.train_config import TrainConfig
 
 # --- one run: build once, then train that model phase by phase -----------------------
 
