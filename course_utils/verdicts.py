@@ -297,4 +297,14 @@ def method_ranking_sentence(scores: pd.DataFrame, verdict: LearningVerdict | Non
             f"{facts}; {above[0]} beats chance ({chance:.2f}) but its interval overlaps the "
             "others': no clear winner"
         )
-    return f"{facts}; {join_names(above)} beat chance ({chance:.2f}) and tie (intervals overlap)"
+    best = max(above, key=lambda m: scores.loc[m, "pointing_game"])
+    leaders = [m for m in above if intervals[m][1] >= intervals[best][0]]
+    if len(leaders) == len(above):
+        return (
+            f"{facts}; {join_names(above)} beat chance ({chance:.2f}) and tie (intervals overlap)"
+        )
+    behind = [m for m in above if m not in leaders]
+    return (
+        f"{facts}; {join_names(above)} beat chance ({chance:.2f}); {join_names(leaders)} lead "
+        f"and tie (intervals overlap), ahead of {join_names(behind)}"
+    )

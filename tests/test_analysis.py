@@ -134,3 +134,22 @@ def test_write_lesson_summary_counts_flat_sanity_maps(tmp_path: Path) -> None:
         "- sanity check (Spearman, trained vs randomised): gradcam 0.00 (3 of 8 maps flat), "
         "saliency 0.56, gradcam++ all of 8 maps flat"
     )
+
+
+def test_lesson_summary_names_the_leading_group_when_it_ties(tmp_path: Path) -> None:
+    """Two methods tie at the top, clearly ahead of a third: say so, not "all tie"."""
+    scores = pd.DataFrame(
+        {
+            "pointing_game": [0.83, 1.0, 1.0],
+            "pointing_low": [0.73, 1.0, 1.0],
+            "pointing_high": [0.92, 1.0, 1.0],
+            "pointing_chance": [0.06] * 3,
+            "images": [75] * 3,
+        },
+        index=pd.Index(["saliency", "gradcam", "gradcam++"], name="method"),
+    )
+    lines = analysis.write_lesson_summary(tmp_path, ["cnn"], "cnn", scores, pd.DataFrame(), None)
+    assert lines[3].endswith(
+        "saliency, gradcam and gradcam++ beat chance (0.06); gradcam and gradcam++ lead and tie "
+        "(intervals overlap), ahead of saliency"
+    ), lines[3]
