@@ -39,8 +39,10 @@ _MODEL_DEFAULTS: dict[str, dict] = {
 #: is a four-block version at 96 px without dropout, trained on 16-image batches with
 #: left-right flips only: on the phantoms it learns in under a thousand steps, where the
 #: full recipe (five blocks, dropout 0.3, 32-image batches, rotations, zooms, brightness and
-#: contrast) needs thousands. Dropout is what slowed it most: `make bench` (row
-#: ``fast_cnn``) trains it with and without, side by side.
+#: contrast) needs thousands. On the phantoms of generator version 2 (lesions about two
+#: thirds of the real size) dropout 0.3 held it at chance for five of its twelve epochs; on
+#: today's phantoms it learns with or without dropout, and `make bench` (row ``fast_cnn``)
+#: measures both side by side.
 _FAST_CHANGES: dict[str, dict] = {
     "xception": {
         "image_size": 71,
