@@ -276,21 +276,24 @@ def write_json(data: object, path: str | Path) -> Path:
     return path
 
 
-def read_json(path: str | Path, what: str, fix: str, required: bool = True) -> dict | None:
-    """Read a JSON object with a clear error for a missing or corrupt file.
+def read_json(
+    path: str | Path, what: str, fix: str, required: bool = True, expected: type = dict
+) -> dict | list | None:
+    """Read a JSON object (or list) with a clear error for a missing or corrupt file.
 
     Args:
         path: The file.
         what: What it is, for the message (``"model card"``).
         fix: What to do about it, for the message.
         required: Raise when the file is missing (else return None).
+        expected: ``dict`` for a JSON object, ``list`` for a JSON list.
 
     Returns:
-        The object, or None when it is missing and not required.
+        The object (or list), or None when it is missing and not required.
 
     Raises:
         FileNotFoundError: If a required file is missing.
-        ValueError: If the file is not valid JSON or not a JSON object.
+        ValueError: If the file is not valid JSON or not of the ``expected`` kind.
     """
     path = Path(path)
     if not path.is_file():
@@ -301,6 +304,7 @@ def read_json(path: str | Path, what: str, fix: str, required: bool = True) -> d
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"The {what} {path} is not valid JSON ({error}); {fix}.") from error
-    if not isinstance(data, dict):
-        raise ValueError(f"The {what} {path} is not a JSON object; {fix}.")
+    if not isinstance(data, expected):
+        kind = "JSON list" if expected is list else "JSON object"
+        raise ValueError(f"The {what} {path} is not a {kind}; {fix}.")
     return data

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import importlib.metadata
-import json
 import os
 import platform
 from collections.abc import Mapping, Sequence
@@ -221,21 +220,9 @@ def load_records(path: str | Path, required: bool = True) -> list[dict]:
         FileNotFoundError: If a required file is missing.
         ValueError: If it is not a JSON list of complete records.
     """
-    path = Path(path)
-    if not path.is_file():
-        if required:
-            raise FileNotFoundError(
-                f"The run-time records {path} do not exist; pass a run folder to create them: "
-                f"`python -m course_utils times runs/demo --records {path}`."
-            )
-        return []
-    try:
-        records = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"The run-time records {path} are not valid JSON ({error}).") from error
-    if not isinstance(records, list):
-        raise ValueError(f"The run-time records {path} are not a JSON list of records.")
-    return [check_record(record, path) for record in records]
+    fix = f"create them from a run: `python -m course_utils times runs/demo --records {path}`"
+    records = course.read_json(path, "run-time records", fix, required, expected=list)
+    return [check_record(record, Path(path)) for record in records or []]
 
 
 def save_records(path: str | Path, records: Sequence[Mapping]) -> Path:

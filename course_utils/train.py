@@ -121,8 +121,7 @@ class TrainingRun:
     @property
     def model_options(self) -> dict:
         """Builder arguments the config changes from their defaults (recorded in the card)."""
-        options = {"filters": self.config.filters, "dropout": self.config.dropout}
-        return {key: value for key, value in options.items() if value is not None}
+        return self.config.model_options
 
     def extract_features(
         self, model: keras.Model, cache_dir: str | Path | None = None
@@ -305,15 +304,12 @@ def _model_facts(config: TrainConfig) -> dict:
 
 def _cnn_architecture(config: TrainConfig) -> str:
     """Describe the CNN a config builds, e.g. ``"CNN from scratch: 5 blocks (...)..."``."""
-    options = {"filters": config.filters, "dropout": config.dropout}
-    spec = build_spec(
-        "cnn", config.image_size, 4, **{k: v for k, v in options.items() if v is not None}
-    )
+    spec = build_spec("cnn", config.image_size, 4, **config.model_options)
     filters, rate = spec["filters"], spec["dropout"]
     head = (
         f"Dropout({rate:g})-Dense({spec['dense_units']}, relu)-Dropout({rate:g})"
         if rate
-        else (f"Dense({spec['dense_units']}, relu)")
+        else f"Dense({spec['dense_units']}, relu)"
     )
     return (
         f"CNN from scratch: {len(filters)} blocks (Conv3x3-BatchNorm-ReLU, "

@@ -161,6 +161,12 @@ class TrainConfig:
         return cls(model_name=model_name, fast=fast, **settings)
 
     @property
+    def model_options(self) -> dict:
+        """Builder arguments this config sets (the CNN's filters, dropout), for the card."""
+        options = {"filters": self.filters, "dropout": self.dropout}
+        return {key: value for key, value in options.items() if value is not None}
+
+    @property
     def phase2_epochs(self) -> int:
         """Largest number of fine-tuning epochs (``num_epochs`` unless set)."""
         return self.num_epochs if self.num_epochs_phase2 is None else self.num_epochs_phase2
