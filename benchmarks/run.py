@@ -263,6 +263,7 @@ ROWS = {
     "boxes": lambda *row_args: __import__("boxes_rows").row_boxes(*row_args),
     "app": lambda *row_args: __import__("app_rows").row_app(*row_args),
     "fast_cnn": lambda *row_args: __import__("fast_cnn_rows").row_fast_cnn(*row_args),
+    "cnn_recipe": lambda *row_args: __import__("cnn_recipe_rows").row_cnn_recipe(*row_args),
 }
 
 

@@ -3,21 +3,49 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 import keras
 import tensorflow as tf
 
+#: CPU flags of native bfloat16 arithmetic (Intel/AMD AVX-512 BF16, Intel AMX).
+BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
-def configure_devices(mixed_precision: bool | str = "auto") -> tf.distribute.Strategy:
+
+def cpu_supports_bfloat16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
+    """Tell whether the CPU computes in bfloat16 natively (it lists a ``BFLOAT16_CPU_FLAGS``).
+
+    Args:
+        cpuinfo: Linux's CPU description; elsewhere (no such file) the answer is False.
+
+    Returns:
+        True when a ``flags`` line names one of ``BFLOAT16_CPU_FLAGS``.
+    """
+    try:
+        lines = Path(cpuinfo).read_text().splitlines()
+    except OSError:
+        return False
+    flags = {flag for line in lines if line.startswith("flags") for flag in line.split()}
+    return any(flag in flags for flag in BFLOAT16_CPU_FLAGS)
+
+
+def configure_devices(
+    mixed_precision: bool | str = "auto", cpu_bfloat16: bool = False
+) -> tf.distribute.Strategy:
     """Choose the dtype policy and distribution strategy for this machine.
 
     Mixed precision (``mixed_float16``) roughly doubles speed on modern GPUs but slows a
-    CPU down, so ``"auto"`` turns it on only when a GPU is visible. Several GPUs get a
-    ``MirroredStrategy``; one GPU or a CPU get TensorFlow's default strategy. Build and
-    compile models inside ``strategy.scope()``; ``describe_devices`` says what was chosen.
+    CPU down, so ``"auto"`` turns it on only when a GPU is visible. On a CPU with native
+    bfloat16 (``cpu_supports_bfloat16``), ``cpu_bfloat16=True`` asks for
+    ``mixed_bfloat16`` instead: same float32 weights, half-width activations, faster
+    convolutions. Several GPUs get a ``MirroredStrategy``; one GPU or a CPU get
+    TensorFlow's default strategy. Build and compile models inside ``strategy.scope()``;
+    ``describe_devices`` says what was chosen.
 
     Args:
         mixed_precision: ``"auto"``, True (force ``mixed_float16``) or False (float32).
+        cpu_bfloat16: Without a GPU, use ``mixed_bfloat16`` where the CPU supports it
+            (ignored with a GPU, or when ``mixed_precision`` is False).
 
     Returns:
         The strategy chosen.
@@ -29,7 +57,10 @@ def configure_devices(mixed_precision: bool | str = "auto") -> tf.distribute.Str
         raise ValueError(f"mixed_precision must be 'auto', True or False, got {mixed_precision!r}.")
     gpus = tf.config.list_physical_devices("GPU")
     use_mixed = bool(gpus) if mixed_precision == "auto" else bool(mixed_precision)
-    keras.mixed_precision.set_dtype_policy("mixed_float16" if use_mixed else "float32")
+    policy = "mixed_float16" if use_mixed else "float32"
+    if not gpus and mixed_precision is not False and cpu_bfloat16 and cpu_supports_bfloat16():
+        policy = "mixed_bfloat16"
+    keras.mixed_precision.set_dtype_policy(policy)
     if len(gpus) > 1:
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()

@@ -327,6 +327,7 @@ def compile_model(
     optimizer: str | keras.optimizers.Optimizer = "adamax",
     learning_rate: float = 1e-3,
     decay_steps: int | None = None,
+    label_smoothing: float = 0.0,
 ) -> keras.Model:
     """Compile for one-hot labels with accuracy, precision and recall.
 
@@ -340,6 +341,7 @@ def compile_model(
         decay_steps: When given, the learning rate follows a cosine from
             ``learning_rate`` down to 0 over this many training steps (big steps early,
             fine steps at the end, no plateau detection needed).
+        label_smoothing: Share of each one-hot target spread over all classes.
 
     Returns:
         The same model, for chaining.
@@ -358,7 +360,7 @@ def compile_model(
         )
     model.compile(
         optimizer=optimizer,
-        loss="categorical_crossentropy",
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
         metrics=[
             "accuracy",
             keras.metrics.Precision(name="precision"),

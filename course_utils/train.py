@@ -222,7 +222,13 @@ class TrainingRun:
         config = self.config
         steps = config.num_epochs * int(np.ceil(len(self.table("train")) / config.batch_size))
         with strategy_scope(self.strategy):
-            compile_model(model, config.optimizer, config.learning_rate, decay_steps=steps)
+            compile_model(
+                model,
+                config.optimizer,
+                config.learning_rate,
+                decay_steps=steps,
+                label_smoothing=config.label_smoothing,
+            )
             result = self._fit(model, config.num_epochs)
         counts = trainable_counts(model)
         return phase_record(
@@ -434,6 +440,7 @@ def split_accuracy(
     class_names: Sequence[str],
     image_size: int,
     batch_size: int = 64,
+    test_time_flip: bool = False,
 ) -> float:
     """Accuracy of a model on one split table (no augmentation).
 
@@ -443,6 +450,7 @@ def split_accuracy(
         class_names: The model's class order (from its card).
         image_size: The model's input size (from its card).
         batch_size: Images per batch.
+        test_time_flip: Average the probabilities of each image and its left-right mirror.
 
     Returns:
         The share of images whose most probable class is the label.
@@ -452,6 +460,10 @@ def split_accuracy(
     )
     correct = 0
     for images, labels in data:
-        predicted = np.argmax(model.predict_on_batch(images), axis=1)
+        probabilities = model.predict_on_batch(images)
+        if test_time_flip:
+            mirrored = model.predict_on_batch(tf.reverse(images, axis=[2]))
+            probabilities = (probabilities + mirrored) / 2
+        predicted = np.argmax(probabilities, axis=1)
         correct += int(np.sum(predicted == np.argmax(labels, axis=1)))
     return correct / len(split)

@@ -87,6 +87,8 @@ class TrainConfig:
             ``models.build_cnn``'s.
         max_train_images: Train on a seeded, class-stratified sample of at most this many
             training images; None uses them all.
+        label_smoothing: Share of each one-hot target spread evenly over all classes
+            (0 = hard targets); the loss then stops rewarding ever more confident outputs.
     """
 
     model_name: str
@@ -104,6 +106,7 @@ class TrainConfig:
     augmentation: str = "standard"
     dropout: float | None = None
     max_train_images: int | None = None
+    label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
         """Reject settings no run can use, naming the fix."""
@@ -122,6 +125,10 @@ class TrainConfig:
             )
         if self.max_train_images is not None and self.max_train_images < 1:
             raise ValueError(f"max_train_images={self.max_train_images}: use >= 1, or None.")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(
+                f"label_smoothing={self.label_smoothing!r}: use a share in [0, 1), e.g. 0.1."
+            )
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout={self.dropout!r}: use a rate in [0, 1), or None.")
         if self.learning_rate <= 0 or (self.num_epochs_phase2 or 0) < 0:

@@ -1,4 +1,4 @@
-"""Figures of model evaluation: comparisons, confusion matrices, ROC, calibration, intervals.
+"""Figures of evaluation: comparisons, confusion matrices, ROC, calibration, intervals, ablations.
 
 Each function takes numbers already computed (by ``metrics``, ``report`` or
 ``lessons``) and an optional ``ax`` to draw into, returns the Figure and never shows it.
@@ -273,4 +273,53 @@ def plot_confident_mistakes(
         )
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def plot_ablation(
+    summary: pd.DataFrame,
+    goal_accuracy: float | None = None,
+    goal_seconds: float | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Draw each recipe step's accuracy (mean ± sd over seeds) against its training seconds.
+
+    Args:
+        summary: ``ablation.summarise`` (``step``, ``seeds``, ``mean_accuracy``,
+            ``sd_accuracy``, ``mean_seconds``).
+        goal_accuracy: Draw the accuracy goal as a dashed line (None: no line).
+        goal_seconds: Draw the time budget as a dotted line (None: no line).
+        ax: Axes to draw into; None makes a new figure.
+
+    Returns:
+        The Figure.
+    """
+    fig, ax = figure_and_axes(ax, (7.0, 4.2))
+    for index, row in enumerate(summary.itertuples()):
+        ax.errorbar(
+            row.mean_seconds,
+            row.mean_accuracy * 100,
+            yerr=row.sd_accuracy * 100,
+            fmt="o",
+            capsize=4,
+            color=f"C{index}",
+            label=f"{row.step} ({row.seeds} seeds)",
+        )
+    if goal_accuracy is not None:
+        ax.axhline(goal_accuracy * 100, color="grey", linestyle="--", linewidth=1)
+        ax.annotate(
+            "accuracy goal",
+            (0.01, goal_accuracy * 100),
+            xycoords=("axes fraction", "data"),
+            va="bottom",
+            fontsize=8,
+            color="grey",
+        )
+    if goal_seconds is not None:
+        ax.axvline(goal_seconds, color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("training seconds (mean over seeds)")
+    ax.set_ylabel("leak-free held-out accuracy (%)")
+    ax.set_title("The CNN recipe, one step at a time (bars: ± 1 sd over seeds)")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
     return fig

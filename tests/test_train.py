@@ -481,3 +481,72 @@ def test_max_train_images_samples_the_training_split_by_class() -> None:
     assert train.TrainConfig.for_model("xception", fast=True).max_train_images == 320
     with pytest.raises(ValueError, match="max_train_images=0"):
         train.TrainConfig.for_model("cnn", max_train_images=0)
+
+
+def test_cpu_bfloat16_detection_reads_the_flags(tmp_path: Path) -> None:
+    with_bf16 = tmp_path / "cpuinfo_bf16"
+    with_bf16.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 amx_tile\n")
+    without = tmp_path / "cpuinfo_plain"
+    without.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\nbugs\t: avx512_bf16\n")
+    assert devices.cpu_supports_bfloat16(with_bf16) is True
+    assert devices.cpu_supports_bfloat16(without) is False  # only a "flags" line counts
+    assert devices.cpu_supports_bfloat16(tmp_path / "missing") is False
+
+
+@pytest.mark.parametrize(("supported", "expected"), [(True, "mixed_bfloat16"), (False, "float32")])
+def test_cpu_bfloat16_policy_only_where_supported(
+    monkeypatch: pytest.MonkeyPatch, supported: bool, expected: str
+) -> None:
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("this test describes a machine without GPU")
+    monkeypatch.setattr(devices, "cpu_supports_bfloat16", lambda: supported)
+    try:
+        devices.configure_devices(cpu_bfloat16=True)
+        assert keras.mixed_precision.dtype_policy().name == expected
+        devices.configure_devices(mixed_precision=False, cpu_bfloat16=True)
+        assert keras.mixed_precision.dtype_policy().name == "float32"
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+
+
+def test_label_smoothing_reaches_the_loss_and_is_checked() -> None:
+    model = models.build_cnn(32, 4, filters=(4, 8), dense_units=8)
+    models.compile_model(model, "adam", 1e-3, label_smoothing=0.1)
+    hard = np.array([[1.0, 0.0, 0.0, 0.0]])
+    predicted = np.array([[0.7, 0.1, 0.1, 0.1]])
+    soft = hard * 0.9 + 0.1 / 4
+    expected = -np.sum(soft * np.log(predicted))
+    assert float(model.loss(hard, predicted)) == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="label_smoothing=1.0"):
+        train.TrainConfig.for_model("cnn", label_smoothing=1.0)
+
+
+def _left_right_model(image_size: int) -> keras.Model:
+    """Logits [2s, -2s, 1.5|s|, -10] of s = mean(left half) - mean(right half), pixels in [0, 1]."""
+    inputs = keras.Input((image_size, image_size, 3))
+    half = image_size // 2
+
+    def logits(images):
+        scaled = images / 255.0
+        s = keras.ops.mean(scaled[:, :, :half], axis=(1, 2, 3)) - keras.ops.mean(
+            scaled[:, :, half:], axis=(1, 2, 3)
+        )
+        return keras.ops.stack([2 * s, -2 * s, 1.5 * keras.ops.abs(s), -10 + 0 * s], axis=1)
+
+    outputs = keras.layers.Softmax()(keras.layers.Lambda(logits)(inputs))
+    return keras.Model(inputs, outputs)
+
+
+def test_split_accuracy_averages_the_mirror_when_asked(tmp_path: Path) -> None:
+    image = np.zeros((32, 32, 3), np.uint8)
+    image[:, :16] = 255  # bright left half: one view says class 0, its mirror class 1
+    paths = []
+    for index in range(3):
+        paths.append(tmp_path / f"scan_{index}.png")
+        Image.fromarray(image).save(paths[-1])
+    split = pd.DataFrame({"abs_path": [str(p) for p in paths], "label": ["notumor"] * 3})
+    model = _left_right_model(32)
+    # One view: class 0 (p 0.62) beats notumor (0.37); averaged with the mirror, class 0 and
+    # class 1 share 0.31 each and notumor's 0.37 wins.
+    assert train.split_accuracy(model, split, CLASS_NAMES, 32) == 0.0
+    assert train.split_accuracy(model, split, CLASS_NAMES, 32, test_time_flip=True) == 1.0

@@ -135,3 +135,26 @@ def test_plot_confident_mistakes(image_root: Path) -> None:
     assert fig.axes[0].title.get_color() == "darkred"
     empty = viz_metrics.plot_confident_mistakes(mistakes.iloc[:0])
     assert empty.axes[0].texts[0].get_text() == "no mistakes to show"
+
+
+def test_plot_ablation_draws_one_point_per_step_and_the_goals() -> None:
+    summary = pd.DataFrame(
+        {
+            "step": ["baseline", "+ bfloat16"],
+            "seeds": [3, 3],
+            "mean_accuracy": [0.95, 0.96],
+            "sd_accuracy": [0.004, 0.002],
+            "mean_seconds": [700.0, 600.0],
+        }
+    )
+    fig = viz_metrics.plot_ablation(summary, goal_accuracy=0.975, goal_seconds=600)
+    ax = fig.axes[0]
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == [
+        "baseline (3 seeds)",
+        "+ bfloat16 (3 seeds)",
+    ]
+    points = [line.get_xydata()[0].tolist() for line in ax.lines if len(line.get_xydata()) == 1]
+    assert [700.0, 95.0] in points and [600.0, 96.0] in points
+    dashed = [line for line in ax.lines if line.get_linestyle() == "--"]
+    assert dashed and dashed[0].get_ydata()[0] == pytest.approx(97.5)
+    plt.close(fig)

@@ -1,0 +1,130 @@
+"""Benchmark row: the CNN recipe's ablation on the real data, every step with several seeds.
+
+Each step of ``ablation.RECIPE_STEPS`` trains the full-size CNN (``train_cnn``, as the CLI
+does) on the shared copy's training split and scores it on the leak-free held-out split.
+Steps that differ only at test time (the mirror flip) score the same trained model. Every
+run is appended to ``docs/measured/cnn_ablation.json`` as soon as it ends, so a bench cut
+short keeps what it measured, and a rerun skips the (step, seed) pairs already there
+(``CNN_RECIPE_FRESH=1`` measures them again). ``CNN_RECIPE_SEEDS`` (default ``1,2,3``) and
+``CNN_RECIPE_STEPS`` (step indices, default all) choose what runs. About ten minutes per
+training on 2 cores: this row is for a quiet machine, run alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_DATA = Path(
+    os.environ.get("BTMRI_REAL_DATA", REPO.parent / "shared/datasets/brain-tumor-mri-224")
+)
+COMMAND = "python benchmarks/run.py --rows cnn_recipe"
+
+
+def _chosen(variable: str, default: list[int]) -> list[int]:
+    """Read a comma list of integers from the environment."""
+    text = os.environ.get(variable, "")
+    return [int(part) for part in text.split(",") if part.strip()] or default
+
+
+def _train_once(step, seed: int, loaded, dataset, out_dir: Path) -> dict:
+    """Train one step's CNN with one seed; return its seconds, epochs and both accuracies."""
+    import keras
+
+    from course_utils import devices, train
+
+    strategy = devices.configure_devices(cpu_bfloat16=step.cpu_bfloat16)
+    policy = keras.mixed_precision.dtype_policy().name
+    try:
+        config = train.TrainConfig.for_model("cnn", seed=seed, **step.overrides)
+        class_names = tuple(dataset["class_names"])
+        model, card = train.train_cnn(config, loaded, class_names, out_dir, dataset, strategy)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    test = loaded["test_leakfree"]
+    scores = {
+        flip: train.split_accuracy(model, test, class_names, config.image_size, test_time_flip=flip)
+        for flip in (False, True)
+    }
+    phase = card["phases"][0]
+    return {
+        "seconds": card["training_seconds"],
+        "epochs_run": phase["epochs_run"],
+        "best_epoch": phase["best_epoch"],
+        "images": len(test),
+        "train_images": card["split_sizes"]["train"],
+        "dtype_policy": policy,
+        "scores": scores,
+        "config": {
+            key: value
+            for key, value in dataclasses.asdict(config).items()
+            if key not in ("fast", "weights", "num_epochs_phase2")
+        },
+    }
+
+
+def row_cnn_recipe(paths: list[str], labels: list[str], source: str) -> list[dict]:
+    """Measure every chosen step and seed; return one table row per measured step."""
+    from course_utils import ablation
+    from course_utils.config import DEFAULT_SEED
+    from course_utils.data.sources import resolve_dataset
+    from course_utils.data.splits import load_or_make_splits
+
+    if not (REAL_DATA / "Training").is_dir():
+        return [_row("cnn_recipe", "not measured", f"needs the real data at {REAL_DATA}")]
+    results = REPO / ablation.RESULTS_FILE
+    seeds = _chosen("CNN_RECIPE_SEEDS", [1, 2, 3])
+    steps = [ablation.RECIPE_STEPS[i] for i in _chosen("CNN_RECIPE_STEPS", [])] or list(
+        ablation.RECIPE_STEPS
+    )
+    fresh = os.environ.get("CNN_RECIPE_FRESH") == "1"
+    done = {(run["step"], run["seed"]) for run in ablation.load_runs(results)}
+    facts = {
+        "command": COMMAND,
+        "machine": f"{os.cpu_count()} CPU cores, {platform.machine()}",
+        "dataset": f"{REAL_DATA.name}: train split, scored on the leak-free held-out split",
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        source_facts = resolve_dataset(str(REAL_DATA)).to_dict()
+        loaded, dataset = load_or_make_splits(Path(folder) / "splits", source_facts, DEFAULT_SEED)
+        for seed in seeds:
+            trained: dict = {}
+            for step in steps:
+                if (step.name, seed) in done and not fresh:
+                    continue
+                key = (repr(sorted(step.overrides.items())), step.cpu_bfloat16)
+                if key not in trained:
+                    out_dir = Path(folder) / f"{len(trained)}_{seed}"
+                    trained[key] = _train_once(step, seed, loaded, dataset, out_dir)
+                run = dict(trained[key])
+                accuracy = run.pop("scores")[step.test_time_flip]
+                record = {"step": step.name, "seed": seed, "accuracy": accuracy, **run}
+                ablation.append_run(results, record, facts)
+                print(
+                    f"[cnn_recipe] {step.name} seed {seed}: {accuracy:.4f} "
+                    f"in {run['seconds']:.0f} s",
+                    flush=True,
+                )
+    summary = ablation.summarise(ablation.load_runs(results))
+    return [_summary_row(row) for row in summary.itertuples()]
+
+
+def _summary_row(row) -> dict:
+    """One Markdown row: a step's accuracy (mean ± sd, worst seed) and its seconds."""
+    accuracy = f"{row.mean_accuracy:.2%} ± {row.sd_accuracy:.2%} (worst {row.min_accuracy:.2%})"
+    return _row(
+        f"cnn_recipe: {row.step}",
+        accuracy,
+        f"{row.mean_seconds:.0f} s training",
+        f"{row.seeds} seed(s); goal met: {bool(row.meets_goal)}",
+        row.mean_accuracy / max(row.mean_seconds, 1e-9) * 60,
+    )
+
+
+def _row(name: str, a: str, b: str, note: str = "", ratio: float = 0.0) -> dict:
+    """A row of the bench table."""
+    return {"row": name, "a": a, "b": b, "ratio": ratio, "note": note}

@@ -1,0 +1,233 @@
+"""The CNN recipe's ablation: its steps, the results file ``make bench`` writes, a summary.
+
+Each step of ``RECIPE_STEPS`` adds one technique to the step before. The benchmark row
+``cnn_recipe`` trains every step with several seeds on the real data and appends one
+record per run to ``course_utils/cnn_ablation.json`` (package data, so a Colab install has
+it too); lesson 03 reads it with ``load_runs`` and ``summarise``, ``step_lines`` words it
+and ``viz_metrics.plot_ablation`` draws it. Nothing here trains.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+#: Where the benchmark writes its runs: next to this module, installed with the package.
+RESULTS_FILE = Path(__file__).with_name("cnn_ablation.json")
+#: The goal of the recipe (issue 14): mean over seeds, and every seed.
+GOAL_MEAN_ACCURACY = 0.975
+GOAL_SEED_ACCURACY = 0.97
+GOAL_TRAINING_SECONDS = 600.0
+
+
+@dataclasses.dataclass(frozen=True)
+class RecipeStep:
+    """One step of the ablation: what it adds and how a run sets it.
+
+    Attributes:
+        name: Short label for tables and plots.
+        adds: One sentence: what the step changes and why it may help.
+        overrides: ``TrainConfig`` fields the step sets (cumulative with earlier steps).
+        cpu_bfloat16: Train with ``mixed_bfloat16`` where the CPU supports it.
+        test_time_flip: Average each test image's and its mirror's probabilities.
+    """
+
+    name: str
+    adds: str
+    overrides: Mapping[str, object] = dataclasses.field(default_factory=dict)
+    cpu_bfloat16: bool = False
+    test_time_flip: bool = False
+
+
+def _steps() -> tuple[RecipeStep, ...]:
+    """Build the cumulative steps from the increments each one adds."""
+    increments = [
+        ("baseline", "today's defaults: 128 px, 30 epochs, cosine learning rate, float32", {}),
+        ("+ bfloat16", "half-width activations on a CPU with native bfloat16", {"bf16": True}),
+        ("+ label smoothing", "targets of 0.925/0.025 instead of 1/0", {"label_smoothing": 0.1}),
+        ("+ test-time flip", "average the image's and its mirror's prediction", {"flip": True}),
+        (
+            "+ 20-epoch cosine, run to the end",
+            "a shorter schedule that always reaches a learning rate of 0 (no early stop)",
+            {"num_epochs": 20, "patience": 20},
+        ),
+    ]
+    steps, overrides, bf16, flip = [], {}, False, False
+    for name, adds, change in increments:
+        bf16 = bf16 or bool(change.pop("bf16", False))
+        flip = flip or bool(change.pop("flip", False))
+        overrides = {**overrides, **change}
+        steps.append(RecipeStep(name, adds, dict(overrides), bf16, flip))
+    return tuple(steps)
+
+
+#: The ablation, in order; each step keeps everything of the steps before it.
+RECIPE_STEPS: tuple[RecipeStep, ...] = _steps()
+
+
+def load_runs(path: str | Path) -> list[dict]:
+    """Read the runs of a results file; an absent file has none.
+
+    Args:
+        path: The JSON file the benchmark writes (``RESULTS_FILE``).
+
+    Returns:
+        Its ``runs`` list (empty when the file does not exist).
+
+    Raises:
+        ValueError: If the file is not a results file (no ``runs`` list).
+    """
+    path = Path(path)
+    if not path.is_file():
+        return []
+    content = json.loads(path.read_text())
+    if not isinstance(content, dict) or not isinstance(content.get("runs"), list):
+        raise ValueError(
+            f"{path} is not an ablation results file (no 'runs' list); delete it and "
+            "rerun `python benchmarks/run.py --rows cnn_recipe`."
+        )
+    return content["runs"]
+
+
+def append_run(path: str | Path, record: Mapping, facts: Mapping | None = None) -> Path:
+    """Add one run to a results file, replacing an earlier run of the same step and seed.
+
+    Args:
+        path: The results file.
+        record: One run: at least ``step``, ``seed``, ``accuracy``, ``seconds``.
+        facts: What the file records once: machine, command, dataset.
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    content = json.loads(path.read_text()) if path.is_file() else {}
+    content.update(facts or {})
+    key = (record["step"], record["seed"])
+    runs = [run for run in content.get("runs", []) if (run["step"], run["seed"]) != key]
+    content["runs"] = [*runs, dict(record)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(content, indent=2) + "\n")
+    return path
+
+
+def summarise(runs: Sequence[Mapping], steps: Sequence[RecipeStep] = RECIPE_STEPS) -> pd.DataFrame:
+    """One row per measured step: seeds, accuracy mean, sd and worst seed, seconds.
+
+    Args:
+        runs: What ``load_runs`` returned.
+        steps: The step order of the table.
+
+    Returns:
+        Columns ``step, adds, seeds, mean_accuracy, sd_accuracy, min_accuracy, mean_seconds,
+        max_seconds, meets_goal`` (sd is 0 for a single seed); steps without runs are left out.
+    """
+    table = pd.DataFrame(list(runs), columns=["step", "seed", "accuracy", "seconds"])
+    order = [step.name for step in steps]
+    table = table[table["step"].isin(order)]
+    grouped = table.groupby("step").agg(
+        seeds=("seed", "nunique"),
+        mean_accuracy=("accuracy", "mean"),
+        sd_accuracy=("accuracy", lambda values: values.std(ddof=1) if len(values) > 1 else 0.0),
+        min_accuracy=("accuracy", "min"),
+        mean_seconds=("seconds", "mean"),
+        max_seconds=("seconds", "max"),
+    )
+    grouped = grouped.reindex([name for name in order if name in grouped.index])
+    grouped.insert(0, "adds", [step.adds for step in steps if step.name in grouped.index])
+    grouped["meets_goal"] = (
+        (grouped["seeds"] >= 3)
+        & (grouped["mean_accuracy"] >= GOAL_MEAN_ACCURACY)
+        & (grouped["min_accuracy"] >= GOAL_SEED_ACCURACY)
+        & (grouped["max_seconds"] <= GOAL_TRAINING_SECONDS)
+    )
+    return grouped.reset_index()
+
+
+def _change_words(change: float, spread: float, seeds: int) -> str:
+    """Say whether an accuracy change stands out from the seed-to-seed spread."""
+    if seeds < 2:
+        return "one seed only, so no spread to judge it against"
+    if abs(change) <= spread:
+        return f"within the seed-to-seed spread (sd {spread:.2%}): not a measured change"
+    direction = "gain" if change > 0 else "loss"
+    return f"a {direction} larger than the seed-to-seed spread (sd {spread:.2%})"
+
+
+def step_lines(summary: pd.DataFrame) -> list[str]:
+    """Word each step's change from the step before, then whether any step meets the goal.
+
+    Args:
+        summary: What ``summarise`` returned.
+
+    Returns:
+        One sentence per step and a closing verdict (one line saying nothing was measured
+        when the table is empty).
+    """
+    if summary.empty:
+        return ["No ablation run is recorded: run `python benchmarks/run.py --rows cnn_recipe`."]
+    rows = list(summary.itertuples())
+    first = rows[0]
+    lines = [
+        f"{first.step}: {first.mean_accuracy:.2%} ± {first.sd_accuracy:.2%} over "
+        f"{first.seeds} seed(s), {first.mean_seconds:.0f} s of training."
+    ]
+    for before, row in itertools.pairwise(rows):
+        change = row.mean_accuracy - before.mean_accuracy
+        extra_seconds = row.mean_seconds - before.mean_seconds
+        spread = max(before.sd_accuracy, row.sd_accuracy)
+        lines.append(
+            f"{row.step}: {row.mean_accuracy:.2%} ({change * 100:+.2f} points, "
+            f"{_change_words(change, spread, min(before.seeds, row.seeds))}); "
+            f"{row.mean_seconds:.0f} s of training ({extra_seconds:+.0f} s)."
+        )
+    lines.append(_goal_line(summary))
+    return lines
+
+
+def _goal_line(summary: pd.DataFrame) -> str:
+    """Name the step that meets the goal, or say that none does and how far the best is."""
+    goal = (
+        f"the goal ({GOAL_MEAN_ACCURACY:.1%} mean over 3 seeds, every seed "
+        f"≥ {GOAL_SEED_ACCURACY:.0%}, ≤ {GOAL_TRAINING_SECONDS:.0f} s of training)"
+    )
+    met = summary[summary["meets_goal"]]
+    if len(met):
+        return f"{met.iloc[0]['step']} meets {goal}."
+    best = summary.loc[summary["mean_accuracy"].idxmax()]
+    return (
+        f"No step meets {goal}; the best, {best['step']}, averages "
+        f"{best['mean_accuracy']:.2%} (worst seed {best['min_accuracy']:.2%}) "
+        f"in {best['max_seconds']:.0f} s at most."
+    )
+
+
+def flip_sentence(plain: float, flipped: float, num_images: int, learned: bool) -> str:
+    """Compare one view with the image-and-mirror average, only for a model that learned.
+
+    Args:
+        plain: Accuracy on the images alone.
+        flipped: Accuracy averaging each image's and its mirror's probabilities.
+        num_images: How many images both were measured on.
+        learned: Whether the model beat the constant guess (``verdicts``); when not,
+            the sentence says the comparison means nothing.
+
+    Returns:
+        One sentence with both accuracies and the difference in images.
+    """
+    both = f"{plain:.1%} on one view, {flipped:.1%} with the mirror averaged in"
+    if not learned:
+        return f"{both}: the model has not learned, so the difference means nothing."
+    changed = round((flipped - plain) * num_images)
+    if changed == 0:
+        return f"{both}: the same number of the {num_images} images right."
+    more = "more" if changed > 0 else "fewer"
+    return (
+        f"{both}: {abs(changed)} {more} of the {num_images} images right, one validation "
+        "split and one seed; the benchmark below measures it over seeds on held-out scans."
+    )

@@ -1,0 +1,88 @@
+"""The CNN recipe's ablation: steps, the results file, the summary and its sentences."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from course_utils import ablation
+
+
+def _run(step: str, seed: int, accuracy: float, seconds: float = 500.0) -> dict:
+    return {"step": step, "seed": seed, "accuracy": accuracy, "seconds": seconds}
+
+
+def test_steps_are_cumulative() -> None:
+    steps = ablation.RECIPE_STEPS
+    assert steps[0].name == "baseline" and steps[0].overrides == {}
+    assert not steps[0].cpu_bfloat16 and not steps[0].test_time_flip
+    for before, after in zip(steps, steps[1:], strict=False):
+        assert before.overrides.items() <= after.overrides.items()
+        assert after.cpu_bfloat16 >= before.cpu_bfloat16
+        assert after.test_time_flip >= before.test_time_flip
+    assert len({step.name for step in steps}) == len(steps)
+
+
+def test_append_run_replaces_the_same_step_and_seed(tmp_path: Path) -> None:
+    path = tmp_path / "measured" / "runs.json"
+    assert ablation.load_runs(path) == []
+    ablation.append_run(path, _run("baseline", 1, 0.90), {"command": "bench"})
+    ablation.append_run(path, _run("baseline", 2, 0.92))
+    ablation.append_run(path, _run("baseline", 1, 0.95))
+    runs = ablation.load_runs(path)
+    assert [(run["seed"], run["accuracy"]) for run in runs] == [(2, 0.92), (1, 0.95)]
+    assert json.loads(path.read_text())["command"] == "bench"
+
+
+def test_load_runs_rejects_another_file(tmp_path: Path) -> None:
+    path = tmp_path / "other.json"
+    path.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="other.json is not an ablation results file"):
+        ablation.load_runs(path)
+
+
+def test_summary_means_spreads_and_goal() -> None:
+    names = [step.name for step in ablation.RECIPE_STEPS]
+    runs = [
+        _run(names[1], 1, 0.980, 550),
+        _run(names[1], 2, 0.976, 560),
+        _run(names[1], 3, 0.971, 590),
+        _run(names[0], 1, 0.950, 700),
+        _run(names[0], 2, 0.960, 700),
+        _run("an old step", 1, 0.5),
+    ]
+    summary = ablation.summarise(runs)
+    assert list(summary["step"]) == names[:2]  # the steps' order; unknown steps left out
+    first, second = summary.iloc[0], summary.iloc[1]
+    assert first["seeds"] == 2 and first["mean_accuracy"] == pytest.approx(0.955)
+    assert first["sd_accuracy"] == pytest.approx(0.00707, abs=1e-5)
+    assert not first["meets_goal"]  # two seeds, 95.5 %, 700 s
+    assert second["min_accuracy"] == pytest.approx(0.971)
+    assert second["max_seconds"] == 590 and second["meets_goal"]
+    assert second["adds"] == ablation.RECIPE_STEPS[1].adds
+    slow = ablation.summarise([{**run, "seconds": 601} for run in runs[:3]])
+    assert not slow["meets_goal"].iloc[0]
+
+
+def test_step_lines_judge_changes_against_the_spread() -> None:
+    names = [step.name for step in ablation.RECIPE_STEPS]
+    runs = [_run(names[0], seed, acc) for seed, acc in [(1, 0.950), (2, 0.952), (3, 0.948)]]
+    runs += [_run(names[1], seed, acc) for seed, acc in [(1, 0.951), (2, 0.953), (3, 0.950)]]
+    runs += [_run(names[2], seed, acc) for seed, acc in [(1, 0.960), (2, 0.962), (3, 0.961)]]
+    lines = ablation.step_lines(ablation.summarise(runs))
+    assert lines[0].startswith(f"{names[0]}: 95.00% ± 0.20% over 3 seed(s)")
+    assert "not a measured change" in lines[1]
+    assert "a gain larger than the seed-to-seed spread" in lines[2]
+    assert lines[-1].startswith("No step meets the goal") and names[2] in lines[-1]
+    assert ablation.step_lines(ablation.summarise([]))[0].startswith("No ablation run")
+    one_seed = ablation.step_lines(ablation.summarise([runs[0], runs[3]]))
+    assert "one seed only" in one_seed[1]
+
+
+def test_flip_sentence_checks_learning_first() -> None:
+    assert "means nothing" in ablation.flip_sentence(0.30, 0.32, 100, learned=False)
+    assert "2 more of the 100 images right" in ablation.flip_sentence(0.90, 0.92, 100, True)
+    assert "1 fewer" in ablation.flip_sentence(0.90, 0.89, 100, True)
+    assert "the same number" in ablation.flip_sentence(0.9, 0.9, 100, True)
