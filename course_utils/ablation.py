@@ -231,3 +231,24 @@ def flip_sentence(plain: float, flipped: float, num_images: int, learned: bool) 
         f"{both}: {abs(changed)} {more} of the {num_images} images right, one validation "
         "split and one seed; the benchmark below measures it over seeds on held-out scans."
     )
+
+
+def markdown_table(summary: pd.DataFrame) -> str:
+    """Render the summary as the Markdown table the instructor guide carries.
+
+    Args:
+        summary: What ``summarise`` returned.
+
+    Returns:
+        A table with one row per step: what it adds, seeds, accuracy (mean ± sd, worst
+        seed) and training seconds (mean, and the slowest seed's).
+    """
+    header = "| step | adds | seeds | held-out accuracy (mean ± sd) | worst seed | training s |"
+    lines = [header, "|---|---|---:|---:|---:|---:|"]
+    for row in summary.itertuples():
+        lines.append(
+            f"| {row.step} | {row.adds} | {row.seeds} | {row.mean_accuracy:.2%} ± "
+            f"{row.sd_accuracy:.2%} | {row.min_accuracy:.2%} | "
+            f"{row.mean_seconds:.0f}, {row.max_seconds:.0f} |"
+        )
+    return "\n".join(lines)

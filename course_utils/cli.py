@@ -109,12 +109,13 @@ def _train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         seed=args.seed,
+        label_smoothing=args.label_smoothing,
     )
     if args.model == "xception" and args.weights is not None:
         weights = None if args.weights.lower() == "none" else args.weights
         config = dataclasses.replace(config, weights=weights)
     splits, dataset = _training_splits(args)
-    strategy = devices.configure_devices()
+    strategy = devices.configure_devices(cpu_bfloat16=args.bfloat16)
     print(f"Devices: {devices.describe_devices(strategy)}; settings: {config}", flush=True)
     class_names = tuple(dataset["class_names"])
     trainer = train.train_transfer if args.model == "xception" else train.train_cnn
@@ -124,8 +125,16 @@ def _train(args: argparse.Namespace) -> int:
         f"{card['training_seconds']:.0f} s of training"
     )
     for name in ("val", "test", "test_leakfree"):
-        accuracy = train.split_accuracy(model, splits[name], class_names, config.image_size)
-        print(f"{name:>13}: accuracy {accuracy:.4f} on {len(splits[name])} images")
+        one_view, with_mirror = (
+            train.split_accuracy(
+                model, splits[name], class_names, config.image_size, test_time_flip=flip
+            )
+            for flip in (False, True)
+        )
+        print(
+            f"{name:>13}: accuracy {one_view:.4f} on {len(splits[name])} images "
+            f"({with_mirror:.4f} averaging each image with its mirror)"
+        )
     return 0
 
 
@@ -445,6 +454,12 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--learning-rate", type=float, default=None)
     trainer.add_argument("--weights", default=None, help="xception: imagenet, none or a file")
     trainer.add_argument("--fast", action="store_true", help="small images, few epochs")
+    trainer.add_argument(
+        "--label-smoothing", type=float, default=None, help="share of each target spread, e.g. 0.1"
+    )
+    trainer.add_argument(
+        "--bfloat16", action="store_true", help="train in mixed bfloat16 where the CPU has it"
+    )
     trainer.add_argument("--seed", type=int, default=config.DEFAULT_SEED)
     trainer.set_defaults(handler=_train)
 

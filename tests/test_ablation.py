@@ -86,3 +86,26 @@ def test_flip_sentence_checks_learning_first() -> None:
     assert "2 more of the 100 images right" in ablation.flip_sentence(0.90, 0.92, 100, True)
     assert "1 fewer" in ablation.flip_sentence(0.90, 0.89, 100, True)
     assert "the same number" in ablation.flip_sentence(0.9, 0.9, 100, True)
+
+
+def test_markdown_table_has_one_row_per_step() -> None:
+    names = [step.name for step in ablation.RECIPE_STEPS]
+    runs = [_run(names[0], 1, 0.95, 700), _run(names[0], 2, 0.96, 720)]
+    table = ablation.markdown_table(ablation.summarise(runs)).splitlines()
+    assert len(table) == 3 and table[0].startswith("| step | adds | seeds")
+    assert table[2] == (
+        f"| {names[0]} | {ablation.RECIPE_STEPS[0].adds} | 2 | 95.50% ± 0.71% | 95.00% | 710, 720 |"
+    )
+
+
+def test_the_guide_carries_the_measured_table() -> None:
+    runs = ablation.load_runs(ablation.RESULTS_FILE)
+    if not runs:
+        pytest.skip(f"{ablation.RESULTS_FILE} not measured yet")
+    guide = (Path(__file__).resolve().parents[1] / "docs/instructor_guide.md").read_text()
+    table = ablation.markdown_table(ablation.summarise(runs))
+    assert table in guide, (
+        "docs/instructor_guide.md's recipe table differs from course_utils/cnn_ablation.json: "
+        "paste `ablation.markdown_table(ablation.summarise(ablation.load_runs("
+        "ablation.RESULTS_FILE)))` into the guide's lesson-03 section"
+    )
