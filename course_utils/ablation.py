@@ -125,7 +125,8 @@ def summarise(runs: Sequence[Mapping], steps: Sequence[RecipeStep] = RECIPE_STEP
 
     Returns:
         Columns ``step, adds, seeds, mean_accuracy, sd_accuracy, min_accuracy, mean_seconds,
-        max_seconds, meets_goal`` (sd is 0 for a single seed); steps without runs are left out.
+        max_seconds, meets_goal`` (sd is NaN for a single seed: no spread measured);
+        steps without runs are left out.
     """
     table = pd.DataFrame(list(runs), columns=["step", "seed", "accuracy", "seconds"])
     order = [step.name for step in steps]
@@ -133,7 +134,7 @@ def summarise(runs: Sequence[Mapping], steps: Sequence[RecipeStep] = RECIPE_STEP
     grouped = table.groupby("step").agg(
         seeds=("seed", "nunique"),
         mean_accuracy=("accuracy", "mean"),
-        sd_accuracy=("accuracy", lambda values: values.std(ddof=1) if len(values) > 1 else 0.0),
+        sd_accuracy=("accuracy", lambda values: values.std(ddof=1)),
         min_accuracy=("accuracy", "min"),
         mean_seconds=("seconds", "mean"),
         max_seconds=("seconds", "max"),
@@ -147,6 +148,11 @@ def summarise(runs: Sequence[Mapping], steps: Sequence[RecipeStep] = RECIPE_STEP
         & (grouped["max_seconds"] <= GOAL_TRAINING_SECONDS)
     )
     return grouped.reset_index()
+
+
+def _sd_text(sd: float) -> str:
+    """A standard deviation as a percentage, or a dash when one seed gave none."""
+    return "—" if pd.isna(sd) else f"{sd:.2%}"
 
 
 def _change_words(change: float, spread: float, seeds: int) -> str:
@@ -174,7 +180,7 @@ def step_lines(summary: pd.DataFrame) -> list[str]:
     rows = list(summary.itertuples())
     first = rows[0]
     lines = [
-        f"{first.step}: {first.mean_accuracy:.2%} ± {first.sd_accuracy:.2%} over "
+        f"{first.step}: {first.mean_accuracy:.2%} ± {_sd_text(first.sd_accuracy)} over "
         f"{first.seeds} seed(s), {first.mean_seconds:.0f} s of training."
     ]
     for before, row in itertools.pairwise(rows):
@@ -248,7 +254,7 @@ def markdown_table(summary: pd.DataFrame) -> str:
     for row in summary.itertuples():
         lines.append(
             f"| {row.step} | {row.adds} | {row.seeds} | {row.mean_accuracy:.2%} ± "
-            f"{row.sd_accuracy:.2%} | {row.min_accuracy:.2%} | "
+            f"{_sd_text(row.sd_accuracy)} | {row.min_accuracy:.2%} | "
             f"{row.mean_seconds:.0f}, {row.max_seconds:.0f} |"
         )
     return "\n".join(lines)
