@@ -303,6 +303,7 @@ def _model_facts(config: TrainConfig) -> dict:
     return {
         "architecture": _cnn_architecture(config),
         "optimizer": f"{config.optimizer}, cosine decay from {config.learning_rate:g}",
+        "label_smoothing": config.label_smoothing,
         "preprocessing": "unit",
         "fast_mode": bool(config.fast),
     }

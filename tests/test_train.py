@@ -131,6 +131,7 @@ def test_configure_devices_on_cpu() -> None:
 
 def test_cnn_training_learns_and_writes_its_files(cnn_run: tuple) -> None:
     model, card, out_dir = cnn_run
+    assert card["label_smoothing"] == 0.0  # the card records the loss's smoothing
     history = json.loads((out_dir / "cnn_history.json").read_text())["history"]
     assert len(history["loss"]) == 2
     assert history["loss"][1] < history["loss"][0], history["loss"]
