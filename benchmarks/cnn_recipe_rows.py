@@ -3,11 +3,11 @@
 Each step of ``ablation.RECIPE_STEPS`` trains the full-size CNN (``train_cnn``, as the CLI
 does) on the shared copy's training split and scores it on the leak-free held-out split.
 Steps that differ only at test time (the mirror flip) score the same trained model. Every
-run is appended to ``docs/measured/cnn_ablation.json`` as soon as it ends, so a bench cut
+run is appended to ``course_utils/cnn_ablation.json`` as soon as it ends, so a bench cut
 short keeps what it measured, and a rerun skips the (step, seed) pairs already there
 (``CNN_RECIPE_FRESH=1`` measures them again). ``CNN_RECIPE_SEEDS`` (default ``1,2,3``) and
-``CNN_RECIPE_STEPS`` (step indices, default all) choose what runs. About ten minutes per
-training on 2 cores: this row is for a quiet machine, run alone.
+``CNN_RECIPE_STEPS`` (step indices, default all) choose what runs. About a quarter of an
+hour per training on 2 cores: this row is for a quiet machine, run alone.
 """
 
 from __future__ import annotations
@@ -117,15 +117,16 @@ def row_cnn_recipe(paths: list[str], labels: list[str], source: str) -> list[dic
 
 def _summary_row(row) -> dict:
     """One Markdown row: a step's accuracy (mean ± sd, worst seed) and its seconds."""
-    from course_utils.ablation import GOAL_TRAINING_SECONDS
+    from course_utils.ablation import GOAL_TRAINING_SECONDS, sd_text
 
-    accuracy = f"{row.mean_accuracy:.2%} ± {row.sd_accuracy:.2%} (worst {row.min_accuracy:.2%})"
+    spread = sd_text(row.sd_accuracy)
+    accuracy = f"{row.mean_accuracy:.2%} ± {spread} (worst {row.min_accuracy:.2%})"
     return _row(
         f"cnn_recipe: {row.step}",
         accuracy,
         f"{row.mean_seconds:.0f} s training",
         f"{row.seeds} seed(s); goal met: {bool(row.meets_goal)}; A/B here: training time "
-        "over the 600 s budget",
+        f"over the {GOAL_TRAINING_SECONDS:.0f} s budget",
         row.mean_seconds / GOAL_TRAINING_SECONDS,
     )
 

@@ -150,8 +150,8 @@ def summarise(runs: Sequence[Mapping], steps: Sequence[RecipeStep] = RECIPE_STEP
     return grouped.reset_index()
 
 
-def _sd_text(sd: float) -> str:
-    """A standard deviation as a percentage, or a dash when one seed gave none."""
+def sd_text(sd: float) -> str:
+    """Format a standard deviation as a percentage, or a dash when one seed gave none."""
     return "—" if pd.isna(sd) else f"{sd:.2%}"
 
 
@@ -180,7 +180,7 @@ def step_lines(summary: pd.DataFrame) -> list[str]:
     rows = list(summary.itertuples())
     first = rows[0]
     lines = [
-        f"{first.step}: {first.mean_accuracy:.2%} ± {_sd_text(first.sd_accuracy)} over "
+        f"{first.step}: {first.mean_accuracy:.2%} ± {sd_text(first.sd_accuracy)} over "
         f"{first.seeds} seed(s), {first.mean_seconds:.0f} s of training."
     ]
     for before, row in itertools.pairwise(rows):
@@ -254,7 +254,7 @@ def markdown_table(summary: pd.DataFrame) -> str:
     for row in summary.itertuples():
         lines.append(
             f"| {row.step} | {row.adds} | {row.seeds} | {row.mean_accuracy:.2%} ± "
-            f"{_sd_text(row.sd_accuracy)} | {row.min_accuracy:.2%} | "
+            f"{sd_text(row.sd_accuracy)} | {row.min_accuracy:.2%} | "
             f"{row.mean_seconds:.0f}, {row.max_seconds:.0f} |"
         )
     return "\n".join(lines)
