@@ -122,6 +122,22 @@ def test_training_dataset_shuffles_with_seed_and_augments(phantom_root: Path) ->
     assert not np.allclose(np.sort(x_plain.ravel()), np.sort(x_aug.ravel()))
 
 
+def test_datasets_are_not_autotuned(phantom_root: Path) -> None:
+    """fit() drops an iterator each epoch; with the autotuner on, that waited up to 28 s."""
+    paths, labels = _paths_and_labels(phantom_root)
+    for training in (False, True):
+        data = pipeline.make_dataset(
+            paths[:4],
+            labels[:4],
+            config.CLASS_NAMES,
+            image_size=32,
+            batch_size=2,
+            training=training,
+        )
+        assert data.options().autotune.enabled is False
+        assert sum(len(x) for x, _ in data) == 4, "static tuning must still yield every image"
+
+
 def test_disk_cache(phantom_root: Path, tmp_path: Path) -> None:
     paths, labels = _paths_and_labels(phantom_root)
     cache = tmp_path / "cache" / "train"

@@ -193,7 +193,24 @@ def make_dataset(
     dataset = dataset.map(
         lambda x, y: (preprocess_images(x, preprocessing), y), num_parallel_calls=tf.data.AUTOTUNE
     )
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(static_tuning())
+
+
+def static_tuning() -> tf.data.Options:
+    """Return dataset options that switch tf.data's autotuner off.
+
+    ``model.fit`` makes a new iterator every epoch and drops the old one; an iterator's
+    destructor waits for the autotuner's thread, which on a busy 2-core CPU held the
+    CNN's epochs back by 9-28 s at random (measured on the real data, 128 px: 126 s for
+    4 epochs with the autotuner, 109 s without). ``AUTOTUNE`` settings then keep
+    TensorFlow's fixed defaults instead of being tuned while training.
+
+    Returns:
+        Options to pass to ``Dataset.with_options``.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options
 
 
 def _check_inputs(
