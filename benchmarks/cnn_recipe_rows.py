@@ -36,6 +36,7 @@ def _train_once(step, seed: int, loaded, dataset, out_dir: Path) -> dict:
     import keras
 
     from course_utils import devices, train
+    from course_utils.data.pipeline import static_tuning
 
     strategy = devices.configure_devices(cpu_bfloat16=step.cpu_bfloat16)
     policy = keras.mixed_precision.dtype_policy().name
@@ -58,6 +59,7 @@ def _train_once(step, seed: int, loaded, dataset, out_dir: Path) -> dict:
         "images": len(test),
         "train_images": card["split_sizes"]["train"],
         "dtype_policy": policy,
+        "tf_data_autotune": bool(static_tuning().autotune.enabled),
         "scores": scores,
         "config": {
             key: value
