@@ -56,6 +56,16 @@ def _steps() -> tuple[RecipeStep, ...]:
             "a shorter schedule that always reaches a learning rate of 0 (no early stop)",
             {"num_epochs": 20, "patience": 20},
         ),
+        (
+            "+ moving average of the weights",
+            "validate and keep an exponential moving average of the weights (momentum 0.99)",
+            {"ema_momentum": 0.99},
+        ),
+        (
+            "+ 160 px images",
+            "more pixels per tumour, at about 1.6 times the compute per image",
+            {"image_size": 160},
+        ),
     ]
     steps, overrides, bf16, flip = [], {}, False, False
     for name, adds, change in increments:

@@ -110,6 +110,7 @@ def _train(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         seed=args.seed,
         label_smoothing=args.label_smoothing,
+        ema_momentum=args.ema_momentum,
     )
     if args.model == "xception" and args.weights is not None:
         weights = None if args.weights.lower() == "none" else args.weights
@@ -456,6 +457,9 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--fast", action="store_true", help="small images, few epochs")
     trainer.add_argument(
         "--label-smoothing", type=float, default=None, help="share of each target spread, e.g. 0.1"
+    )
+    trainer.add_argument(
+        "--ema-momentum", type=float, default=None, help="keep a moving average of the weights"
     )
     trainer.add_argument(
         "--bfloat16", action="store_true", help="train in mixed bfloat16 where the CPU has it"

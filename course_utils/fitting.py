@@ -38,7 +38,8 @@ def fit_model(
 
     Writes ``out_dir/name.keras`` (best validation loss, when ``checkpoint``),
     ``name_history.csv`` (one row per epoch, written as training goes) and
-    ``name_history.json``. The model ends with the weights of its best epoch.
+    ``name_history.json``. The model ends with the weights of its best epoch (their moving
+    average, when the optimizer keeps one: ``compile_model(ema_momentum=...)``).
 
     Args:
         model: A compiled model.
@@ -68,7 +69,8 @@ def fit_model(
     keras.utils.set_random_seed(seed)
     paths = {"model_path": course.model_path(out_dir, name), **course.history_paths(out_dir, name)}
     plateau = not _has_schedule(model)
-    callbacks = _callbacks(paths, patience, checkpoint, plateau) + list(extra_callbacks or [])
+    callbacks = _callbacks(paths, patience, checkpoint, plateau, _uses_ema(model))
+    callbacks += list(extra_callbacks or [])
     started = time.perf_counter()
     fitted = model.fit(
         train_data,
@@ -91,10 +93,23 @@ def _has_schedule(model: keras.Model) -> bool:
     return isinstance(model.optimizer.get_config().get("learning_rate"), dict)
 
 
+def _uses_ema(model: keras.Model) -> bool:
+    """Tell whether the optimizer keeps a moving average of the weights."""
+    return bool(getattr(model.optimizer, "use_ema", False))
+
+
 def _callbacks(
-    paths: dict[str, Path], patience: int, checkpoint: bool, plateau: bool = True
+    paths: dict[str, Path],
+    patience: int,
+    checkpoint: bool,
+    plateau: bool = True,
+    ema: bool = False,
 ) -> list:
-    """Build the standard callbacks of ``fit_model`` (no plateau cuts under a schedule)."""
+    """Build the standard callbacks of ``fit_model`` (no plateau cuts under a schedule).
+
+    With ``ema``, ``SwapEMAWeights`` comes first: validation, early stopping and the
+    checkpoint then all see the averaged weights, and training ends with them.
+    """
     callbacks = [
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=patience, restore_best_weights=True
@@ -113,6 +128,8 @@ def _callbacks(
                 str(paths["model_path"]), monitor="val_loss", save_best_only=True
             )
         )
+    if ema:
+        callbacks.insert(0, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     return callbacks
 
 

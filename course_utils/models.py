@@ -328,6 +328,7 @@ def compile_model(
     learning_rate: float = 1e-3,
     decay_steps: int | None = None,
     label_smoothing: float = 0.0,
+    ema_momentum: float = 0.0,
 ) -> keras.Model:
     """Compile for one-hot labels with accuracy, precision and recall.
 
@@ -342,22 +343,35 @@ def compile_model(
             ``learning_rate`` down to 0 over this many training steps (big steps early,
             fine steps at the end, no plateau detection needed).
         label_smoothing: Share of each one-hot target spread over all classes.
+        ema_momentum: When above 0, the optimizer also keeps an exponential moving
+            average of the weights (each step: ``average = m * average + (1 - m) *
+            weights``); ``fitting.fit_model`` validates and ends with the average.
+            Only with an optimizer name.
 
     Returns:
         The same model, for chaining.
 
     Raises:
-        ValueError: If ``decay_steps`` is below 1.
+        ValueError: If ``decay_steps`` is below 1, ``ema_momentum`` is outside [0, 1),
+            or ``ema_momentum`` comes with an optimizer instance.
     """
+    if not 0.0 <= ema_momentum < 1.0:
+        raise ValueError(f"ema_momentum={ema_momentum!r}: use a value in [0, 1), e.g. 0.99.")
+    if ema_momentum and not isinstance(optimizer, str):
+        raise ValueError(
+            "ema_momentum needs an optimizer name; for an optimizer instance, create it "
+            "with use_ema=True and ema_momentum=... instead."
+        )
     if isinstance(optimizer, str):
         rate: float | keras.optimizers.schedules.LearningRateSchedule = learning_rate
         if decay_steps is not None:
             if decay_steps < 1:
                 raise ValueError(f"decay_steps must be at least 1, got {decay_steps}.")
             rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps)
-        optimizer = keras.optimizers.get(
-            {"class_name": optimizer, "config": {"learning_rate": rate}}
-        )
+        settings = {"learning_rate": rate}
+        if ema_momentum:
+            settings.update(use_ema=True, ema_momentum=ema_momentum)
+        optimizer = keras.optimizers.get({"class_name": optimizer, "config": settings})
     model.compile(
         optimizer=optimizer,
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),

@@ -228,6 +228,7 @@ class TrainingRun:
                 config.learning_rate,
                 decay_steps=steps,
                 label_smoothing=config.label_smoothing,
+                ema_momentum=config.ema_momentum,
             )
             result = self._fit(model, config.num_epochs)
         counts = trainable_counts(model)
@@ -304,6 +305,7 @@ def _model_facts(config: TrainConfig) -> dict:
         "architecture": _cnn_architecture(config),
         "optimizer": f"{config.optimizer}, cosine decay from {config.learning_rate:g}",
         "label_smoothing": config.label_smoothing,
+        "ema_momentum": config.ema_momentum,
         "preprocessing": "unit",
         "fast_mode": bool(config.fast),
     }

@@ -89,6 +89,8 @@ class TrainConfig:
             training images; None uses them all.
         label_smoothing: Share of each one-hot target spread evenly over all classes
             (0 = hard targets); the loss then stops rewarding ever more confident outputs.
+        ema_momentum: When above 0, validate and keep an exponential moving average of
+            the weights (``models.compile_model``); 0.99 averages about the last 100 steps.
     """
 
     model_name: str
@@ -107,6 +109,7 @@ class TrainConfig:
     dropout: float | None = None
     max_train_images: int | None = None
     label_smoothing: float = 0.0
+    ema_momentum: float = 0.0
 
     def __post_init__(self) -> None:
         """Reject settings no run can use, naming the fix."""
@@ -128,6 +131,10 @@ class TrainConfig:
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(
                 f"label_smoothing={self.label_smoothing!r}: use a share in [0, 1), e.g. 0.1."
+            )
+        if not 0.0 <= self.ema_momentum < 1.0:
+            raise ValueError(
+                f"ema_momentum={self.ema_momentum!r}: use a value in [0, 1), e.g. 0.99 (0 = off)."
             )
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout={self.dropout!r}: use a rate in [0, 1), or None.")

@@ -522,6 +522,33 @@ def test_label_smoothing_reaches_the_loss_and_is_checked() -> None:
         train.TrainConfig.for_model("cnn", label_smoothing=1.0)
 
 
+def test_ema_weights_are_validated_kept_and_checked(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (48, 32, 32, 3)).astype("float32")
+    labels = np.eye(4, dtype="float32")[rng.integers(0, 4, 48)]
+    data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)
+    keras.utils.set_random_seed(0)
+    model = models.build_cnn(32, 4, filters=(4, 8), dense_units=8, dropout=0.0)
+    models.compile_model(model, "adam", 1e-2, ema_momentum=0.9)
+    assert model.optimizer.use_ema and model.optimizer.ema_momentum == 0.9
+    result = fitting.fit_model(model, data, data, tmp_path, "ema", 3, seed=0, patience=3)
+    optimizer = model.optimizer
+    for weights, average in zip(
+        optimizer._trainable_variables, optimizer._model_variables_moving_average, strict=True
+    ):
+        np.testing.assert_allclose(weights.numpy(), average.numpy(), rtol=1e-6)
+    # The history's validation losses were measured on the averaged weights, and the
+    # model ends with the best of them (early stopping saw the average too).
+    best = min(result["history"]["val_loss"])
+    assert model.evaluate(data, verbose=0)[0] == pytest.approx(best, rel=1e-4)
+    with pytest.raises(ValueError, match="ema_momentum=1.0"):
+        models.compile_model(model, "adam", ema_momentum=1.0)
+    with pytest.raises(ValueError, match="optimizer name"):
+        models.compile_model(model, keras.optimizers.Adam(), ema_momentum=0.9)
+    with pytest.raises(ValueError, match="ema_momentum=-0.1"):
+        train.TrainConfig.for_model("cnn", ema_momentum=-0.1)
+
+
 def _left_right_model(image_size: int) -> keras.Model:
     """Logits [2s, -2s, 1.5|s|, -10] of s = mean(left half) - mean(right half), pixels in [0, 1]."""
     inputs = keras.Input((image_size, image_size, 3))
