@@ -34,13 +34,9 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", "
 #: The PIL format names that match those endings.
 DECODABLE_FORMATS: frozenset[str] = frozenset({"JPEG", "PNG", "BMP", "GIF", "MPO"})
 
-#: The Kaggle dataset and its known versions (image counts: total, Training, Testing, as the
-#: dataset page gives them; the course's audit of the full version-1 download counted 7,020
-#: files, 1,312 of them in Testing: see the README's data section).
+#: The Kaggle dataset (the course's audit of its version-1 download counted 7,020 files,
+#: 1,312 of them in Testing: see the README's data section).
 KAGGLE_HANDLE = "masoudnickparvar/brain-tumor-mri-dataset"
-KAGGLE_VERSIONS: dict[int, tuple[int, int, int]] = {
-    1: (7023, 5712, 1311),
-}
 
 #: Environment variable that points the course at a local copy of the data.
 DATA_DIR_ENV = "BTMRI_DATA_DIR"
