@@ -329,6 +329,23 @@ def missed_tumor_sentence(result: object, split: str = FOCUS_SPLIT) -> str:
     )
 
 
+def temperature_label(result: object) -> str:
+    """Name a model's fitted temperature for a figure title, flagging a bound.
+
+    Args:
+        result: An ``EvaluationResult`` or its metrics dict.
+
+    Returns:
+        ``"temperature 1.42"``, ``"temperature 20.00 (at its bound)"``, or
+        ``"no temperature (T = 1)"`` when none was fitted.
+    """
+    fitted = _numbers(result)["temperature"]
+    if not fitted.get("fitted_on"):
+        return "no temperature (T = 1)"
+    bound = " (at its bound)" if verdicts.temperature_at_bound(fitted) else ""
+    return f"temperature {fitted['value']:.2f}{bound}"
+
+
 def temperature_sentence(result: object, split: str = FOCUS_SPLIT) -> str:
     """Say what the fitted temperature means for a model and what it did to the ECE.
 

@@ -129,11 +129,15 @@ def test_learned_model_temperature_is_a_fitted_value() -> None:
     sentence = report.temperature_sentence(_result("cnn", y_pred, 0.6))
     assert sentence.startswith("cnn: T = ") and "fitted on 80 validation images" in sentence
     assert "bound" not in sentence
+    fitted = _result("cnn", y_pred, 0.6)
+    assert report.temperature_label(fitted) == f"temperature {fitted.temperature:.2f}"
 
 
 def test_temperature_at_its_bound_is_not_a_fitted_value() -> None:
     result = _result("cnn", PERFECT)
     result.metrics["temperature"].update(value=metrics.TEMPERATURE_BOUNDS[1], at_bound=False)
+    high = metrics.TEMPERATURE_BOUNDS[1]
+    assert report.temperature_label(result) == f"temperature {high:.2f} (at its bound)"
     sentence = report.temperature_sentence(result)
     assert "hit the bound" in sentence and "could not be calibrated" in sentence
     assert "fitted on" not in sentence
