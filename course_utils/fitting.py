@@ -94,8 +94,9 @@ def _has_schedule(model: keras.Model) -> bool:
 
 
 def _uses_ema(model: keras.Model) -> bool:
-    """Tell whether the optimizer keeps a moving average of the weights."""
-    return bool(getattr(model.optimizer, "use_ema", False))
+    """Tell whether the optimizer (inside a mixed-float16 loss scaler too) keeps an EMA."""
+    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
+    return bool(getattr(optimizer, "use_ema", False))
 
 
 def _callbacks(

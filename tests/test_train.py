@@ -541,12 +541,24 @@ def test_ema_weights_are_validated_kept_and_checked(tmp_path: Path) -> None:
     # model ends with the best of them (early stopping saw the average too).
     best = min(result["history"]["val_loss"])
     assert model.evaluate(data, verbose=0)[0] == pytest.approx(best, rel=1e-4)
+    # On a GPU, mixed_float16 wraps the optimizer in a loss scaler: the average is still seen.
+    scaled = models.build_cnn(32, 4, filters=(4, 8), dense_units=8)
+    scaled.compile(
+        optimizer=keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(use_ema=True)),
+        loss="categorical_crossentropy",
+    )
+    assert fitting._uses_ema(scaled) and not fitting._uses_ema(_compiled_without_ema())
     with pytest.raises(ValueError, match="ema_momentum=1.0"):
         models.compile_model(model, "adam", ema_momentum=1.0)
     with pytest.raises(ValueError, match="optimizer name"):
         models.compile_model(model, keras.optimizers.Adam(), ema_momentum=0.9)
     with pytest.raises(ValueError, match="ema_momentum=-0.1"):
         train.TrainConfig.for_model("cnn", ema_momentum=-0.1)
+
+
+def _compiled_without_ema() -> keras.Model:
+    """A tiny CNN compiled with a plain Adam."""
+    return models.compile_model(models.build_cnn(32, 4, filters=(4, 8), dense_units=8), "adam")
 
 
 def _left_right_model(image_size: int) -> keras.Model:
