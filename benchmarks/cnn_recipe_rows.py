@@ -31,6 +31,15 @@ def _chosen(variable: str, default: list[int]) -> list[int]:
     return [int(part) for part in text.split(",") if part.strip()] or default
 
 
+def _training_splits(step, loaded: dict) -> dict:
+    """The split tables a step trains on: with ``train_on_val``, train is train + val."""
+    import pandas as pd
+
+    if not step.train_on_val:
+        return loaded
+    return {**loaded, "train": pd.concat([loaded["train"], loaded["val"]], ignore_index=True)}
+
+
 def _train_once(step, seed: int, loaded, dataset, out_dir: Path) -> dict:
     """Train one step's CNN with one seed; return its seconds, epochs and both accuracies."""
     import keras
@@ -43,7 +52,8 @@ def _train_once(step, seed: int, loaded, dataset, out_dir: Path) -> dict:
     try:
         config = train.TrainConfig.for_model("cnn", seed=seed, **step.overrides)
         class_names = tuple(dataset["class_names"])
-        model, card = train.train_cnn(config, loaded, class_names, out_dir, dataset, strategy)
+        splits = _training_splits(step, loaded)
+        model, card = train.train_cnn(config, splits, class_names, out_dir, dataset, strategy)
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
     test = loaded["test_leakfree"]
@@ -58,6 +68,7 @@ def _train_once(step, seed: int, loaded, dataset, out_dir: Path) -> dict:
         "best_epoch": phase["best_epoch"],
         "images": len(test),
         "train_images": card["split_sizes"]["train"],
+        "train_on_val": step.train_on_val,
         "dtype_policy": policy,
         "tf_data_autotune": bool(static_tuning().autotune.enabled),
         "scores": scores,
@@ -98,7 +109,7 @@ def row_cnn_recipe(paths: list[str], labels: list[str], source: str) -> list[dic
             for step in steps:
                 if (step.name, seed) in done and not fresh:
                     continue
-                key = (repr(sorted(step.overrides.items())), step.cpu_bfloat16)
+                key = (repr(sorted(step.overrides.items())), step.cpu_bfloat16, step.train_on_val)
                 if key not in trained:
                     out_dir = Path(folder) / f"{len(trained)}_{seed}"
                     trained[key] = _train_once(step, seed, loaded, dataset, out_dir)

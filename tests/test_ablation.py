@@ -16,13 +16,29 @@ def _run(step: str, seed: int, accuracy: float, seconds: float = 500.0) -> dict:
 
 def test_steps_are_cumulative() -> None:
     steps = ablation.RECIPE_STEPS
+    by_name = {step.name: step for step in steps}
     assert steps[0].name == "baseline" and steps[0].overrides == {}
     assert not steps[0].cpu_bfloat16 and not steps[0].test_time_flip
-    for before, after in zip(steps, steps[1:], strict=False):
+    for previous, after in zip(steps, steps[1:], strict=False):
+        before = by_name[after.builds_on] if after.builds_on else previous
         assert before.overrides.items() <= after.overrides.items()
         assert after.cpu_bfloat16 >= before.cpu_bfloat16
         assert after.test_time_flip >= before.test_time_flip
+        assert after.train_on_val >= before.train_on_val
     assert len({step.name for step in steps}) == len(steps)
+
+
+def test_a_step_can_build_on_an_earlier_one() -> None:
+    branch = next(step for step in ablation.RECIPE_STEPS if step.builds_on)
+    base = next(step for step in ablation.RECIPE_STEPS if step.name == branch.builds_on)
+    assert branch.train_on_val and not base.train_on_val
+    assert branch.overrides == base.overrides  # none of the steps between them
+    assert (branch.cpu_bfloat16, branch.test_time_flip) == (base.cpu_bfloat16, True)
+    runs = [_run(base.name, seed, acc) for seed, acc in [(1, 0.950), (2, 0.952), (3, 0.948)]]
+    runs += [_run(ablation.RECIPE_STEPS[-2].name, seed, 0.90) for seed in (1, 2, 3)]
+    runs += [_run(branch.name, seed, acc) for seed, acc in [(1, 0.960), (2, 0.962), (3, 0.961)]]
+    line = ablation.step_lines(ablation.summarise(runs))[-2]
+    assert line.startswith(f"{branch.name}: 96.10% (+1.10 points on {base.name}, a gain")
 
 
 def test_append_run_replaces_the_same_step_and_seed(tmp_path: Path) -> None:
