@@ -76,6 +76,11 @@ def _steps() -> tuple[RecipeStep, ...]:
             "the 20-epoch recipe (no EMA, 128 px) trained on the validation images too",
             {"builds_on": "+ 20-epoch cosine, run to the end", "train_on_val": True},
         ),
+        (
+            "20-epoch cosine, flips only",
+            "the 20-epoch recipe (no EMA, 128 px) augmented by left-right flips alone",
+            {"builds_on": "+ 20-epoch cosine, run to the end", "augmentation": "flip"},
+        ),
     ]
     steps: list[RecipeStep] = []
     for name, adds, change in increments:
