@@ -2,12 +2,14 @@
 
 Each step of ``ablation.RECIPE_STEPS`` trains the full-size CNN (``train_cnn``, as the CLI
 does) on the shared copy's training split and scores it on the leak-free held-out split.
-Steps that differ only at test time (the mirror flip) score the same trained model. Every
+A step with ``train_on_val`` trains on the train and validation splits together (the
+leak-free split has no duplicate of either). Steps that differ only at test time (the
+mirror flip) score the same trained model. Every
 run is appended to ``course_utils/cnn_ablation.json`` as soon as it ends, so a bench cut
 short keeps what it measured, and a rerun skips the (step, seed) pairs already there
 (``CNN_RECIPE_FRESH=1`` measures them again). ``CNN_RECIPE_SEEDS`` (default ``1,2,3``) and
-``CNN_RECIPE_STEPS`` (step indices, default all) choose what runs. About a quarter of an
-hour per training on 2 cores: this row is for a quiet machine, run alone.
+``CNN_RECIPE_STEPS`` (step indices, default all) choose what runs. 8 to 16
+minutes per training on 2 cores: this row is for a quiet machine, run alone.
 """
 
 from __future__ import annotations
