@@ -81,6 +81,11 @@ def _steps() -> tuple[RecipeStep, ...]:
             "the 20-epoch recipe (no EMA, 128 px) augmented by left-right flips alone",
             {"builds_on": "+ 20-epoch cosine, run to the end", "augmentation": "flip"},
         ),
+        (
+            "flips only, on train + val",
+            "the flips-only recipe trained on the validation images too",
+            {"train_on_val": True},
+        ),
     ]
     steps: list[RecipeStep] = []
     for name, adds, change in increments:
