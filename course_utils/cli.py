@@ -111,6 +111,8 @@ def _train(args: argparse.Namespace) -> int:
         seed=args.seed,
         label_smoothing=args.label_smoothing,
         ema_momentum=args.ema_momentum,
+        patience=args.patience,
+        augmentation=args.augmentation,
     )
     if args.model == "xception" and args.weights is not None:
         weights = None if args.weights.lower() == "none" else args.weights
@@ -453,6 +455,12 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--image-size", type=int, default=None)
     trainer.add_argument("--batch-size", type=int, default=None)
     trainer.add_argument("--learning-rate", type=float, default=None)
+    trainer.add_argument(
+        "--patience", type=int, default=None, help="epochs without progress before stopping"
+    )
+    trainer.add_argument(
+        "--augmentation", choices=config.AUGMENTATIONS, default=None, help="training augmentation"
+    )
     trainer.add_argument("--weights", default=None, help="xception: imagenet, none or a file")
     trainer.add_argument("--fast", action="store_true", help="small images, few epochs")
     trainer.add_argument(

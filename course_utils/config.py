@@ -24,6 +24,9 @@ CLASS_ALIASES: dict[str, str] = {
     "pituitary_tumor": "pituitary",
 }
 
+#: The training-time augmentations a run can ask for (``data.pipeline.augmenter``).
+AUGMENTATIONS = ("standard", "flip", "none")
+
 #: The two halves of the Kaggle layout, ``<root>/<split>/<class>/<file>``.
 TRAIN_SPLIT = "Training"
 TEST_SPLIT = "Testing"

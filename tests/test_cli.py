@@ -107,9 +107,14 @@ def test_train_command_fast(phantom_root: Path, tmp_path: Path, capsys: pytest.C
         "64",
         "--seed",
         "5",
+        "--patience",
+        "3",
+        "--augmentation",
+        "none",
     ]
     assert cli.main(argv) == 0
     printed = capsys.readouterr().out
+    assert "patience=3" in printed and "augmentation='none'" in printed
     for split in ("val", "test", "test_leakfree"):
         assert f"{split}: accuracy" in printed
     model, card = load_model_with_card(out / "cnn.keras")

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from course_utils import config
 from course_utils.data.splits import encode_labels
 
 #: Names of the pixel preprocessing a model expects.
@@ -108,7 +109,7 @@ def build_augmenter(
 
 
 #: The augmentations a training run can ask for (``augmenter``).
-AUGMENTATIONS = ("standard", "flip", "none")
+AUGMENTATIONS = config.AUGMENTATIONS
 
 
 def augmenter(kind: str, seed: int = 42) -> keras.Sequential:
