@@ -32,7 +32,7 @@ class RecipeStep:
     Attributes:
         name: Short label for tables and plots.
         adds: One sentence: what the step changes and why it may help.
-        overrides: ``TrainConfig`` fields the step sets (cumulative with earlier steps).
+        overrides: ``TrainConfig`` fields the step sets (with those of the step it builds on).
         cpu_bfloat16: Train with ``mixed_bfloat16`` where the CPU supports it.
         test_time_flip: Average each test image's and its mirror's probabilities.
         train_on_val: Train on the train and validation splits together (the run then
@@ -90,8 +90,10 @@ def _steps() -> tuple[RecipeStep, ...]:
     steps: list[RecipeStep] = []
     for name, adds, change in increments:
         base_name = change.pop("builds_on", "")
-        base = next((step for step in steps if step.name == base_name), None)
-        base = base or (steps[-1] if steps else RecipeStep("", ""))
+        named = {step.name: step for step in steps}
+        if base_name and base_name not in named:
+            raise ValueError(f"Step {name!r} builds on {base_name!r}, which no earlier step is.")
+        base = named.get(base_name) or (steps[-1] if steps else RecipeStep("", ""))
         flags = [
             bool(getattr(base, field)) or bool(change.pop(key, False))
             for key, field in (
