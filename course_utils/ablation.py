@@ -23,6 +23,16 @@ RESULTS_FILE = Path(__file__).with_name("cnn_ablation.json")
 GOAL_MEAN_ACCURACY = 0.975
 GOAL_SEED_ACCURACY = 0.97
 GOAL_TRAINING_SECONDS = 600.0
+#: The step whose settings are ``TrainConfig``'s defaults for the CNN today.
+DEFAULT_STEP = "the default: flips only, float32"
+#: The CNN's first defaults, which the baseline trains: ``TrainConfig``'s defaults since
+#: then are ``DEFAULT_STEP`` (``train_config._MODEL_DEFAULTS``).
+FIRST_CNN_DEFAULTS: Mapping[str, object] = {
+    "num_epochs": 30,
+    "patience": 10,
+    "label_smoothing": 0.0,
+    "augmentation": "standard",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +62,12 @@ class RecipeStep:
 def _steps() -> tuple[RecipeStep, ...]:
     """Build the cumulative steps from the increments each one adds."""
     increments = [
-        ("baseline", "today's defaults: 128 px, 30 epochs, cosine learning rate, float32", {}),
+        (
+            "baseline",
+            "the first defaults: 128 px, 30 epochs (patience 10), cosine learning rate, "
+            "standard augmentation, float32",
+            dict(FIRST_CNN_DEFAULTS),
+        ),
         ("+ bfloat16", "half-width activations on a CPU with native bfloat16", {"bf16": True}),
         ("+ label smoothing", "targets of 0.925/0.025 instead of 1/0", {"label_smoothing": 0.1}),
         ("+ test-time flip", "average the image's and its mirror's prediction", {"flip": True}),
@@ -86,6 +101,12 @@ def _steps() -> tuple[RecipeStep, ...]:
             "the flips-only recipe trained on the validation images too",
             {"train_on_val": True},
         ),
+        (
+            DEFAULT_STEP,
+            "today's defaults (TrainConfig): the flips-only recipe without bfloat16, which "
+            "saved models would carry into lessons 04 and 05",
+            {"builds_on": "20-epoch cosine, flips only", "bf16": False},
+        ),
     ]
     steps: list[RecipeStep] = []
     for name, adds, change in increments:
@@ -95,7 +116,7 @@ def _steps() -> tuple[RecipeStep, ...]:
             raise ValueError(f"Step {name!r} builds on {base_name!r}, which no earlier step is.")
         base = named.get(base_name) or (steps[-1] if steps else RecipeStep("", ""))
         flags = [
-            bool(getattr(base, field)) or bool(change.pop(key, False))
+            bool(change.pop(key)) if key in change else bool(getattr(base, field))
             for key, field in (
                 ("bf16", "cpu_bfloat16"),
                 ("flip", "test_time_flip"),

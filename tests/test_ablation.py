@@ -14,18 +14,39 @@ def _run(step: str, seed: int, accuracy: float, seconds: float = 500.0) -> dict:
     return {"step": step, "seed": seed, "accuracy": accuracy, "seconds": seconds}
 
 
+def _flags(step: ablation.RecipeStep) -> tuple[bool, bool, bool]:
+    return step.cpu_bfloat16, step.test_time_flip, step.train_on_val
+
+
 def test_steps_are_cumulative() -> None:
     steps = ablation.RECIPE_STEPS
     by_name = {step.name: step for step in steps}
-    assert steps[0].name == "baseline" and steps[0].overrides == {}
+    assert steps[0].name == "baseline" and steps[0].overrides == ablation.FIRST_CNN_DEFAULTS
     assert not steps[0].cpu_bfloat16 and not steps[0].test_time_flip
     for previous, after in zip(steps, steps[1:], strict=False):
         before = by_name[after.builds_on] if after.builds_on else previous
-        assert before.overrides.items() <= after.overrides.items()
-        assert after.cpu_bfloat16 >= before.cpu_bfloat16
+        assert before.overrides.keys() <= after.overrides.keys()
+        changed = {
+            key for key, value in after.overrides.items() if before.overrides.get(key) != value
+        }
+        assert changed or _flags(after) != _flags(before)  # every step changes something
+        if after.name != ablation.DEFAULT_STEP:  # the one step that turns a flag off
+            assert after.cpu_bfloat16 >= before.cpu_bfloat16
         assert after.test_time_flip >= before.test_time_flip
         assert after.train_on_val >= before.train_on_val
     assert len({step.name for step in steps}) == len(steps)
+
+
+def test_the_default_step_trains_the_defaults_and_the_baseline_the_first_ones() -> None:
+    from course_utils.train_config import TrainConfig
+
+    by_name = {step.name: step for step in ablation.RECIPE_STEPS}
+    default = by_name[ablation.DEFAULT_STEP]
+    assert TrainConfig.for_model("cnn", **default.overrides) == TrainConfig.for_model("cnn")
+    assert not default.cpu_bfloat16 and not default.train_on_val
+    baseline = TrainConfig.for_model("cnn", **by_name["baseline"].overrides)
+    assert (baseline.num_epochs, baseline.patience, baseline.augmentation) == (30, 10, "standard")
+    assert baseline.label_smoothing == 0.0 and baseline != TrainConfig.for_model("cnn")
 
 
 def test_a_step_can_build_on_an_earlier_one() -> None:

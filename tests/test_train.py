@@ -313,12 +313,12 @@ def test_train_config_defaults_and_overrides() -> None:
     cnn = train.TrainConfig.for_model("cnn")
     assert (cnn.image_size, cnn.num_epochs, cnn.batch_size, cnn.learning_rate) == (
         128,
-        30,
+        20,
         32,
         2e-3,
     )
-    assert cnn.optimizer == "adam" and cnn.patience == 10 and cnn.seed == 42
-    assert cnn.filters is None and cnn.augmentation == "standard"
+    assert cnn.optimizer == "adam" and cnn.patience == cnn.num_epochs and cnn.seed == 42
+    assert cnn.filters is None and cnn.augmentation == "flip" and cnn.label_smoothing == 0.1
     fast_cnn = train.TrainConfig.for_model("cnn", fast=True)
     assert (fast_cnn.image_size, fast_cnn.batch_size, fast_cnn.filters) == (
         96,
@@ -326,6 +326,7 @@ def test_train_config_defaults_and_overrides() -> None:
         (16, 32, 64, 128),
     )
     assert fast_cnn.augmentation == "flip" and fast_cnn.dropout == 0.0 and cnn.dropout is None
+    assert fast_cnn.label_smoothing == 0.0 and fast_cnn.patience == 10  # the demo's recipe
     with pytest.raises(ValueError, match="dropout=1.5"):
         train.TrainConfig.for_model("cnn", dropout=1.5)
     with pytest.raises(ValueError, match="augmentation='sideways'"):
