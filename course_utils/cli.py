@@ -456,7 +456,10 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--batch-size", type=int, default=None)
     trainer.add_argument("--learning-rate", type=float, default=None)
     trainer.add_argument(
-        "--patience", type=int, default=None, help="epochs without progress before stopping"
+        "--patience",
+        type=int,
+        default=None,
+        help="epochs without progress before stopping (default: the CNN runs every epoch)",
     )
     trainer.add_argument(
         "--augmentation", choices=config.AUGMENTATIONS, default=None, help="training augmentation"

@@ -16,7 +16,8 @@ from course_utils.data.pipeline import AUGMENTATIONS
 #: The CNN's defaults come from the recipe ablation (``course_utils.ablation``, lesson 03):
 #: a 20-epoch cosine that always runs to its end (patience = epochs), label smoothing 0.1
 #: and left-right flips as the only augmentation beat the first defaults (its baseline,
-#: ``ablation.FIRST_CNN_DEFAULTS``) in less time.
+#: ``ablation.FIRST_CNN_DEFAULTS``) in less time. A model without a default patience
+#: runs every epoch it is given: ``for_model`` then sets ``patience = num_epochs``.
 _MODEL_DEFAULTS: dict[str, dict] = {
     "xception": {
         "image_size": 299,
@@ -32,7 +33,6 @@ _MODEL_DEFAULTS: dict[str, dict] = {
         "num_epochs": 20,
         "batch_size": 32,
         "learning_rate": 2e-3,
-        "patience": 20,
         "optimizer": "adam",
         "label_smoothing": 0.1,
         "augmentation": "flip",
@@ -159,7 +159,9 @@ class TrainConfig:
             model_name: ``"xception"`` or ``"cnn"``.
             fast: Small images, few epochs, no ImageNet download (tests, ``make demo``).
             **overrides: Fields that win over both; None values are ignored (unset CLI
-                flags), so to ask for random weights use ``dataclasses.replace``.
+                flags), so to ask for random weights use ``dataclasses.replace``. Where
+                neither sets ``patience`` (the full CNN), it is ``num_epochs``: the run
+                does not stop early.
 
         Returns:
             The config.
@@ -179,6 +181,7 @@ class TrainConfig:
         if fast:
             settings.update(_FAST_CHANGES[model_name])
         settings.update({key: value for key, value in overrides.items() if value is not None})
+        settings.setdefault("patience", settings["num_epochs"])  # the CNN's cosine runs out
         return cls(model_name=model_name, fast=fast, **settings)
 
     @property

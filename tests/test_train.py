@@ -327,6 +327,11 @@ def test_train_config_defaults_and_overrides() -> None:
     )
     assert fast_cnn.augmentation == "flip" and fast_cnn.dropout == 0.0 and cnn.dropout is None
     assert fast_cnn.label_smoothing == 0.0 and fast_cnn.patience == 10  # the demo's recipe
+    # The full CNN's cosine always runs out: patience follows num_epochs unless it is set.
+    longer = train.TrainConfig.for_model("cnn", num_epochs=30, patience=None)
+    assert (longer.num_epochs, longer.patience) == (30, 30)
+    assert train.TrainConfig.for_model("cnn", num_epochs=30, patience=4).patience == 4
+    assert train.TrainConfig.for_model("xception", num_epochs=30).patience == 5
     with pytest.raises(ValueError, match="dropout=1.5"):
         train.TrainConfig.for_model("cnn", dropout=1.5)
     with pytest.raises(ValueError, match="augmentation='sideways'"):
