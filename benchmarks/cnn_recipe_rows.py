@@ -48,11 +48,14 @@ def _train_once(step, seed: int, loaded, dataset, out_dir: Path) -> dict:
 
     from course_utils import devices, train
     from course_utils.data.pipeline import static_tuning
+    from course_utils.fitting import training_precision
 
-    strategy = devices.configure_devices(cpu_bfloat16=step.cpu_bfloat16)
+    config = train.TrainConfig.for_model(
+        "cnn", seed=seed, cpu_bfloat16=step.cpu_bfloat16, **step.overrides
+    )
+    strategy = devices.configure_devices(cpu_bfloat16=config.cpu_bfloat16)
     policy = keras.mixed_precision.dtype_policy().name
     try:
-        config = train.TrainConfig.for_model("cnn", seed=seed, **step.overrides)
         class_names = tuple(dataset["class_names"])
         splits = _training_splits(step, loaded)
         model, card = train.train_cnn(config, splits, class_names, out_dir, dataset, strategy)
@@ -72,6 +75,7 @@ def _train_once(step, seed: int, loaded, dataset, out_dir: Path) -> dict:
         "train_images": card["split_sizes"]["train"],
         "train_on_val": step.train_on_val,
         "dtype_policy": policy,
+        "scored_in": training_precision(model),
         "tf_data_autotune": bool(static_tuning().autotune.enabled),
         "scores": scores,
         "config": {

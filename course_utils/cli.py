@@ -113,12 +113,13 @@ def _train(args: argparse.Namespace) -> int:
         ema_momentum=args.ema_momentum,
         patience=args.patience,
         augmentation=args.augmentation,
+        cpu_bfloat16=args.bfloat16,
     )
     if args.model == "xception" and args.weights is not None:
         weights = None if args.weights.lower() == "none" else args.weights
         config = dataclasses.replace(config, weights=weights)
     splits, dataset = _training_splits(args)
-    strategy = devices.configure_devices(cpu_bfloat16=args.bfloat16)
+    strategy = devices.configure_devices(cpu_bfloat16=config.cpu_bfloat16)
     print(f"Devices: {devices.describe_devices(strategy)}; settings: {config}", flush=True)
     class_names = tuple(dataset["class_names"])
     trainer = train.train_transfer if args.model == "xception" else train.train_cnn
@@ -473,7 +474,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--ema-momentum", type=float, default=None, help="keep a moving average of the weights"
     )
     trainer.add_argument(
-        "--bfloat16", action="store_true", help="train in mixed bfloat16 where the CPU has it"
+        "--bfloat16",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="train in mixed bfloat16 where the CPU has it (default: the full CNN does)",
     )
     trainer.add_argument("--seed", type=int, default=config.DEFAULT_SEED)
     trainer.set_defaults(handler=_train)

@@ -225,18 +225,67 @@ def train_head_on_features(
     )
 
 
-def save_for_inference(model: keras.Model, path: str | Path) -> Path:
-    """Save a model without its optimizer state (about a third of the file size).
+def float32_copy(model: keras.Model) -> keras.Model:
+    """Copy a model, weights included, with every layer computing in float32.
+
+    A model trained under ``mixed_float16`` (GPU) or ``mixed_bfloat16`` (CPU) keeps its
+    weights in float32 already; only its layers' compute dtype changes here, so the copy
+    predicts the same classes at full precision on any device.
+
+    Args:
+        model: A functional model, trained under any dtype policy.
+
+    Returns:
+        The float32 copy.
+    """
+
+    def to_float32(layer: keras.layers.Layer) -> keras.layers.Layer:
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+
+    clone = keras.models.clone_model(model, clone_function=to_float32)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def training_precision(model: keras.Model) -> str:
+    """Name the dtype policy a model computes in: its mixed policy if any layer has one.
+
+    Args:
+        model: A built model.
+
+    Returns:
+        E.g. ``"mixed_bfloat16"``, or ``"float32"`` when every layer computes in float32
+        (the softmax stays float32 under a mixed policy, so one layer is not enough).
+    """
+    mixed = sorted({layer.dtype_policy.name for layer in model.layers} - {"float32"})
+    return mixed[0] if mixed else "float32"
+
+
+def as_saved(model: keras.Model) -> keras.Model:
+    """The model as ``save_for_inference`` writes it: float32, whatever policy trained it.
+
+    Scoring this copy rather than the model in memory gives the numbers that lessons 04
+    and 05 (and ``python -m course_utils evaluate``) measure on the saved file.
 
     Args:
         model: The trained model.
+
+    Returns:
+        ``model`` itself when it computes in float32, else ``float32_copy(model)``.
+    """
+    return model if training_precision(model) == "float32" else float32_copy(model)
+
+
+def save_for_inference(model: keras.Model, path: str | Path) -> Path:
+    """Save a float32 copy of a model without its optimizer state (a third of the size).
+
+    Args:
+        model: The trained model (under any dtype policy: see ``float32_copy``).
         path: The ``.keras`` file to write.
 
     Returns:
-        The path written; ``keras.models.load_model`` gives an uncompiled model, ready
-        to predict (compile it again to train further).
+        The path written; ``keras.models.load_model`` gives an uncompiled float32 model,
+        ready to predict (compile it again to train further).
     """
-    clone = keras.models.clone_model(model)
-    clone.set_weights(model.get_weights())
-    clone.save(path)
+    float32_copy(model).save(path)
     return Path(path)

@@ -187,7 +187,7 @@ def details_section(card: Mapping) -> list[str]:
     """
     size, versions = card["image_size"], card.get("library_versions") or {}
     order = ", ".join(f"{i} = {name}" for i, name in enumerate(card["class_names"]))
-    best = card.get("best_val_metrics") or {}
+    best, policy = card.get("best_val_metrics") or {}, card.get("training_precision")
     lines = [
         "## Model details",
         "",
@@ -202,8 +202,9 @@ def details_section(card: Mapping) -> list[str]:
         f"- **Input:** {size}x{size} {card['colour_mode'].upper()}, {card['input_value_range']} "
         f"(preprocessing `{card['preprocessing']}`)",
         f"- **Class order (output index):** {order}",
-        f"- **Training time:** {_duration(float(card['training_seconds']))}; best validation "
-        f"accuracy {_pct(best.get('accuracy'))}, loss {_num(best.get('loss'))}",
+        f"- **Training time:** {_duration(float(card['training_seconds']))}"
+        + (f" in `{policy}` (saved in float32)" if policy not in (None, "float32") else "")
+        + f"; best validation accuracy {_pct(best.get('accuracy'))}, loss {_num(best.get('loss'))}",
         f"- **Seed:** {card['seed']}",
         "- **Library versions:** " + ", ".join(f"{k} {v}" for k, v in versions.items()),
         f"- **Created:** {card.get('created', 'unknown')}",

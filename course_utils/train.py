@@ -33,7 +33,13 @@ from course_utils import cards, course
 from course_utils.data.pipeline import augmenter, dataset_from_split
 from course_utils.devices import strategy_scope
 from course_utils.features import SplitFeatures, extract_features, feature_cache_paths
-from course_utils.fitting import fit_model, save_for_inference, train_head_on_features
+from course_utils.fitting import (
+    as_saved,
+    fit_model,
+    save_for_inference,
+    train_head_on_features,
+    training_precision,
+)
 from course_utils.models import (
     build_cnn,
     build_spec,
@@ -279,6 +285,7 @@ class TrainingRun:
             "dataset": cards.dataset_facts(train_split, self.dataset),
             "split_sizes": {"train": len(train_split), "val": len(self.splits["val"])},
             "seed": config.seed,
+            "training_precision": training_precision(model),
             "training_seconds": _training_seconds(phases),
             "best_val_metrics": min(phases, key=_val_loss)["best_val_metrics"],
             "phases": list(phases),
@@ -390,7 +397,8 @@ def train_transfer(
         strategy: Strategy from ``devices.configure_devices``.
 
     Returns:
-        ``(model, card)``: the trained model (best weights) and its card.
+        ``(model, card)``: the trained model (best weights) as saved, in float32
+        (``fitting.as_saved``), and its card.
 
     Raises:
         ValueError: If a split is empty or has unknown labels, or the config is not Xception's.
@@ -403,7 +411,8 @@ def train_transfer(
     phases = [run.train_head(model, run.extract_features(model, feature_cache_dir))]
     if config.phase2_epochs > 0:
         phases.append(run.fine_tune(model, phases[0]))
-    return model, run.save(model, phases)
+    card = run.save(model, phases)
+    return as_saved(model), card
 
 
 def train_cnn(
@@ -425,7 +434,8 @@ def train_cnn(
         strategy: Strategy from ``devices.configure_devices``.
 
     Returns:
-        ``(model, card)``: the trained model (best weights) and its card.
+        ``(model, card)``: the trained model (best weights) as saved, in float32
+        (``fitting.as_saved``), and its card.
 
     Raises:
         ValueError: If a split is empty or has unknown labels, or the config is not the CNN's.
@@ -434,7 +444,8 @@ def train_cnn(
         raise ValueError(f"train_cnn trains the CNN, got a {config.model_name!r} config.")
     run = TrainingRun(config, splits, class_names, out_dir, dataset, strategy)
     model = run.build_model()
-    return model, run.save(model, [run.train_all_layers(model)])
+    card = run.save(model, [run.train_all_layers(model)])
+    return as_saved(model), card
 
 
 def split_accuracy(

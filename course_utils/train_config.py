@@ -16,8 +16,9 @@ from course_utils.data.pipeline import AUGMENTATIONS
 #: The CNN's defaults come from the recipe ablation (``course_utils.ablation``, lesson 03):
 #: a 20-epoch cosine that always runs to its end (patience = epochs), label smoothing 0.1
 #: and left-right flips as the only augmentation beat the first defaults (its baseline,
-#: ``ablation.FIRST_CNN_DEFAULTS``) in less time. A model without a default patience
-#: runs every epoch it is given: ``for_model`` then sets ``patience = num_epochs``.
+#: ``ablation.FIRST_CNN_DEFAULTS``) in less time; on a CPU with native bfloat16 it trains
+#: in ``mixed_bfloat16`` (the saved model is float32 all the same). A model without a
+#: default patience runs every epoch it is given: ``for_model`` sets ``patience = num_epochs``.
 _MODEL_DEFAULTS: dict[str, dict] = {
     "xception": {
         "image_size": 299,
@@ -36,6 +37,7 @@ _MODEL_DEFAULTS: dict[str, dict] = {
         "optimizer": "adam",
         "label_smoothing": 0.1,
         "augmentation": "flip",
+        "cpu_bfloat16": True,
     },
 }
 #: What fast mode changes: small images, few epochs, no ImageNet download. Xception runs at
@@ -65,6 +67,7 @@ _FAST_CHANGES: dict[str, dict] = {
         "augmentation": "flip",
         "patience": 10,
         "label_smoothing": 0.0,
+        "cpu_bfloat16": False,
     },
 }
 
@@ -98,6 +101,9 @@ class TrainConfig:
             (0 = hard targets); the loss then stops rewarding ever more confident outputs.
         ema_momentum: When above 0, validate and keep an exponential moving average of
             the weights (``models.compile_model``); 0.99 averages about the last 100 steps.
+        cpu_bfloat16: Without a GPU, train in ``mixed_bfloat16`` where the CPU computes
+            in bfloat16 natively (``devices.configure_devices``); the model is saved in
+            float32 either way.
     """
 
     model_name: str
@@ -117,6 +123,7 @@ class TrainConfig:
     max_train_images: int | None = None
     label_smoothing: float = 0.0
     ema_momentum: float = 0.0
+    cpu_bfloat16: bool = False
 
     def __post_init__(self) -> None:
         """Reject settings no run can use, naming the fix."""

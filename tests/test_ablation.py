@@ -30,7 +30,7 @@ def test_steps_are_cumulative() -> None:
             key for key, value in after.overrides.items() if before.overrides.get(key) != value
         }
         assert changed or _flags(after) != _flags(before)  # every step changes something
-        if after.name != ablation.DEFAULT_STEP:  # the one step that turns a flag off
+        if after.name != ablation.FLOAT32_STEP:  # the one step that turns a flag off
             assert after.cpu_bfloat16 >= before.cpu_bfloat16
         assert after.test_time_flip >= before.test_time_flip
         assert after.train_on_val >= before.train_on_val
@@ -42,8 +42,11 @@ def test_the_default_step_trains_the_defaults_and_the_baseline_the_first_ones() 
 
     by_name = {step.name: step for step in ablation.RECIPE_STEPS}
     default = by_name[ablation.DEFAULT_STEP]
-    assert TrainConfig.for_model("cnn", **default.overrides) == TrainConfig.for_model("cnn")
-    assert not default.cpu_bfloat16 and not default.train_on_val
+    defaults = TrainConfig.for_model("cnn")
+    assert TrainConfig.for_model("cnn", **default.overrides) == defaults
+    assert default.cpu_bfloat16 == defaults.cpu_bfloat16 and not default.train_on_val
+    float32 = by_name[ablation.FLOAT32_STEP]
+    assert float32.overrides == default.overrides and not float32.cpu_bfloat16
     baseline = TrainConfig.for_model("cnn", **by_name["baseline"].overrides)
     assert (baseline.num_epochs, baseline.patience, baseline.augmentation) == (30, 10, "standard")
     assert baseline.label_smoothing == 0.0 and baseline != TrainConfig.for_model("cnn")

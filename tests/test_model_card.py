@@ -151,6 +151,13 @@ def test_card_sections_and_audit_facts() -> None:
     assert "| images | 138 | 23 | 43 |" in text
     assert "0 = glioma, 1 = meningioma, 2 = notumor, 3 = pituitary" in text
     assert "about 6x6 cells for this 96 px model" in text
+    assert "**Training time:** 6.7 s; best validation" in text  # no policy recorded
+    bfloat16 = model_card.render_model_card(
+        {**_card(), "training_precision": "mixed_bfloat16"}, None, AUDIT, None
+    )
+    assert " in `mixed_bfloat16` (saved in float32); best validation" in bfloat16
+    plain = model_card.render_model_card({**_card(), "training_precision": "float32"}, None)
+    assert "**Training time:** 6.7 s; best validation" in plain
 
 
 def test_warning_for_phantoms_and_fast_mode_only() -> None:

@@ -516,6 +516,35 @@ def test_cpu_bfloat16_policy_only_where_supported(
         keras.mixed_precision.set_dtype_policy("float32")
 
 
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_a_model_trained_under_mixed_precision_is_saved_in_float32(
+    tmp_path: Path, policy: str
+) -> None:
+    keras.mixed_precision.set_dtype_policy(policy)
+    try:
+        model = models.build_cnn(32, 4, filters=(4, 8), dense_units=8)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    assert fitting.training_precision(model) == policy
+    path = fitting.save_for_inference(model, tmp_path / "cnn.keras")
+    loaded = keras.models.load_model(path)
+    assert {layer.dtype_policy.name for layer in loaded.layers} == {"float32"}
+    assert fitting.training_precision(loaded) == "float32"
+    images = np.random.default_rng(0).uniform(0, 255, (3, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(
+        loaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=0.02
+    )
+    for mine, theirs in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+
+
+def test_the_full_cnn_asks_for_bfloat16_and_the_demo_does_not() -> None:
+    assert train.TrainConfig.for_model("cnn").cpu_bfloat16
+    assert not train.TrainConfig.for_model("cnn", fast=True).cpu_bfloat16
+    assert not train.TrainConfig.for_model("xception").cpu_bfloat16
+    assert not train.TrainConfig.for_model("cnn", cpu_bfloat16=False).cpu_bfloat16
+
+
 def test_label_smoothing_reaches_the_loss_and_is_checked() -> None:
     model = models.build_cnn(32, 4, filters=(4, 8), dense_units=8)
     models.compile_model(model, "adam", 1e-3, label_smoothing=0.1)
