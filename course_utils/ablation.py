@@ -110,6 +110,12 @@ def _steps() -> tuple[RecipeStep, ...]:
             "trains the defaults",
             {"builds_on": DEFAULT_STEP, "bf16": False},
         ),
+        (
+            "flips only, no dropout",
+            "the flips-only recipe without its two dropout layers (rate 0.3 around the dense "
+            "layer)",
+            {"builds_on": DEFAULT_STEP, "dropout": 0.0},
+        ),
     ]
     steps: list[RecipeStep] = []
     for name, adds, change in increments:
