@@ -242,7 +242,12 @@ def float32_copy(model: keras.Model) -> keras.Model:
     def to_float32(layer: keras.layers.Layer) -> keras.layers.Layer:
         return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
 
-    clone = keras.models.clone_model(model, clone_function=to_float32)
+    policy = keras.mixed_precision.dtype_policy()
+    keras.mixed_precision.set_dtype_policy("float32")  # the new input layer takes the global one
+    try:
+        clone = keras.models.clone_model(model, clone_function=to_float32)
+    finally:
+        keras.mixed_precision.set_dtype_policy(policy)
     clone.set_weights(model.get_weights())
     return clone
 

@@ -523,10 +523,12 @@ def test_a_model_trained_under_mixed_precision_is_saved_in_float32(
     keras.mixed_precision.set_dtype_policy(policy)
     try:
         model = models.build_cnn(32, 4, filters=(4, 8), dense_units=8)
+        path = fitting.save_for_inference(model, tmp_path / "cnn.keras")  # as training does
+        assert keras.mixed_precision.dtype_policy().name == policy  # left as it was
+        assert fitting.training_precision(fitting.as_saved(model)) == "float32"
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
     assert fitting.training_precision(model) == policy
-    path = fitting.save_for_inference(model, tmp_path / "cnn.keras")
     loaded = keras.models.load_model(path)
     assert {layer.dtype_policy.name for layer in loaded.layers} == {"float32"}
     assert fitting.training_precision(loaded) == "float32"
