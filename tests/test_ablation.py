@@ -46,9 +46,11 @@ def test_the_default_step_trains_the_defaults_and_the_baseline_the_first_ones() 
     assert TrainConfig.for_model("cnn", **default.overrides) == defaults
     assert default.cpu_bfloat16 == defaults.cpu_bfloat16 and not default.train_on_val
     float32 = by_name[ablation.FLOAT32_STEP]
-    assert float32.overrides == default.overrides and not float32.cpu_bfloat16
+    assert float32.overrides == by_name[float32.builds_on].overrides and not float32.cpu_bfloat16
+    assert (defaults.batch_size, defaults.dropout) == (16, 0.0)
     baseline = TrainConfig.for_model("cnn", **by_name["baseline"].overrides)
     assert (baseline.num_epochs, baseline.patience, baseline.augmentation) == (30, 10, "standard")
+    assert (baseline.batch_size, baseline.dropout) == (32, 0.3)
     assert baseline.label_smoothing == 0.0 and baseline != TrainConfig.for_model("cnn")
 
 

@@ -314,7 +314,7 @@ def test_train_config_defaults_and_overrides() -> None:
     assert (cnn.image_size, cnn.num_epochs, cnn.batch_size, cnn.learning_rate) == (
         128,
         20,
-        32,
+        16,
         2e-3,
     )
     assert cnn.optimizer == "adam" and cnn.patience == cnn.num_epochs and cnn.seed == 42
@@ -325,7 +325,7 @@ def test_train_config_defaults_and_overrides() -> None:
         16,
         (16, 32, 64, 128),
     )
-    assert fast_cnn.augmentation == "flip" and fast_cnn.dropout == 0.0 and cnn.dropout is None
+    assert fast_cnn.augmentation == "flip" and fast_cnn.dropout == 0.0 and cnn.dropout == 0.0
     assert fast_cnn.label_smoothing == 0.0 and fast_cnn.patience == 10  # the demo's recipe
     # The full CNN's cosine always runs out: patience follows num_epochs unless it is set.
     longer = train.TrainConfig.for_model("cnn", num_epochs=30, patience=None)
@@ -458,7 +458,11 @@ def test_the_card_records_the_fast_cnn_as_built() -> None:
     assert "16-128 filters" in train._cnn_architecture(fast)
     assert "Dropout" not in train._cnn_architecture(fast)
     assert "5 blocks" in train._cnn_architecture(full)
-    assert "Dropout(0.3)" in train._cnn_architecture(full)
+    assert "Dropout" not in train._cnn_architecture(full)  # the defaults drop it too
+    first = train.TrainConfig.for_model("cnn", dropout=0.3)  # the first recipe's rate
+    assert "GlobalAvgPool-Dropout(0.3)-Dense(128, relu)-Dropout(0.3)" in train._cnn_architecture(
+        first
+    )
     splits = {"train": pd.DataFrame({"label": ["a"]}), "val": pd.DataFrame({"label": ["a"]})}
     run = train.TrainingRun(fast, splits, ("a", "b"), "unused")
     assert run.model_options == {"filters": (16, 32, 64, 128), "dropout": 0.0}
