@@ -122,6 +122,12 @@ def _steps() -> tuple[RecipeStep, ...]:
             "compute",
             {"batch_size": 16},
         ),
+        (
+            "+ 24-epoch cosine",
+            "the default recipe with a fifth more epochs on the same cosine: does it still "
+            "under-fit?",
+            {"num_epochs": 24, "patience": 24},
+        ),
     ]
     steps: list[RecipeStep] = []
     for name, adds, change in increments:
