@@ -385,3 +385,14 @@ def test_predict_writes_no_tensorflow_log_lines(cnn_path: Path, scans: list[Path
         if any(pattern.search(line) for pattern in demo.NOISE_PATTERNS)
     ]
     assert noise == [], noise
+
+
+def test_the_bfloat16_flag_defaults_to_the_model_and_can_be_turned_off() -> None:
+    from course_utils.train_config import TrainConfig
+
+    parser = cli.build_parser()
+    base = ["train", "cnn", "--data", "unused"]
+    unset = parser.parse_args(base).bfloat16
+    assert unset is None and TrainConfig.for_model("cnn", cpu_bfloat16=unset).cpu_bfloat16
+    assert parser.parse_args([*base, "--no-bfloat16"]).bfloat16 is False
+    assert parser.parse_args([*base, "--bfloat16"]).bfloat16 is True
