@@ -112,8 +112,7 @@ def _steps() -> tuple[RecipeStep, ...]:
         ),
         (
             "flips only, no dropout",
-            "the flips-only recipe without its two dropout layers (rate 0.3 around the dense "
-            "layer)",
+            "the flips-only recipe without dropout (rate 0 instead of 0.3 around the dense layer)",
             {"builds_on": "20-epoch cosine, flips only", "dropout": 0.0},
         ),
         (
