@@ -50,9 +50,7 @@ def _train_once(step, seed: int, loaded, dataset, out_dir: Path) -> dict:
     from course_utils.data.pipeline import static_tuning
     from course_utils.fitting import training_precision
 
-    config = train.TrainConfig.for_model(
-        "cnn", seed=seed, cpu_bfloat16=step.cpu_bfloat16, **step.overrides
-    )
+    config = train.TrainConfig.for_model("cnn", seed=seed, **step.overrides)
     strategy = devices.configure_devices(cpu_bfloat16=config.cpu_bfloat16)
     policy = keras.mixed_precision.dtype_policy().name
     try:
@@ -115,7 +113,7 @@ def row_cnn_recipe(paths: list[str], labels: list[str], source: str) -> list[dic
             for step in steps:
                 if (step.name, seed) in done and not fresh:
                     continue
-                key = (repr(sorted(step.overrides.items())), step.cpu_bfloat16, step.train_on_val)
+                key = (repr(sorted(step.overrides.items())), step.train_on_val)
                 if key not in trained:
                     out_dir = Path(folder) / f"{len(trained)}_{seed}"
                     trained[key] = _train_once(step, seed, loaded, dataset, out_dir)

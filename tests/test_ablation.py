@@ -14,15 +14,19 @@ def _run(step: str, seed: int, accuracy: float, seconds: float = 500.0) -> dict:
     return {"step": step, "seed": seed, "accuracy": accuracy, "seconds": seconds}
 
 
-def _flags(step: ablation.RecipeStep) -> tuple[bool, bool, bool]:
-    return step.cpu_bfloat16, step.test_time_flip, step.train_on_val
+def _flags(step: ablation.RecipeStep) -> tuple[bool, bool]:
+    return step.test_time_flip, step.train_on_val
+
+
+def _bfloat16(step: ablation.RecipeStep) -> bool:
+    return bool(step.overrides.get("cpu_bfloat16"))
 
 
 def test_steps_are_cumulative() -> None:
     steps = ablation.RECIPE_STEPS
     by_name = {step.name: step for step in steps}
     assert steps[0].name == "baseline" and steps[0].overrides == ablation.FIRST_CNN_DEFAULTS
-    assert not steps[0].cpu_bfloat16 and not steps[0].test_time_flip
+    assert not _bfloat16(steps[0]) and not steps[0].test_time_flip
     for previous, after in zip(steps, steps[1:], strict=False):
         before = by_name[after.builds_on] if after.builds_on else previous
         assert before.overrides.keys() <= after.overrides.keys()
@@ -31,7 +35,7 @@ def test_steps_are_cumulative() -> None:
         }
         assert changed or _flags(after) != _flags(before)  # every step changes something
         if after.name != ablation.FLOAT32_STEP:  # the one step that turns a flag off
-            assert after.cpu_bfloat16 >= before.cpu_bfloat16
+            assert _bfloat16(after) >= _bfloat16(before)
         assert after.test_time_flip >= before.test_time_flip
         assert after.train_on_val >= before.train_on_val
     assert len({step.name for step in steps}) == len(steps)
@@ -44,9 +48,10 @@ def test_the_default_step_trains_the_defaults_and_the_baseline_the_first_ones() 
     default = by_name[ablation.DEFAULT_STEP]
     defaults = TrainConfig.for_model("cnn")
     assert TrainConfig.for_model("cnn", **default.overrides) == defaults
-    assert default.cpu_bfloat16 == defaults.cpu_bfloat16 and not default.train_on_val
+    assert defaults.cpu_bfloat16 and not default.train_on_val
     float32 = by_name[ablation.FLOAT32_STEP]
-    assert float32.overrides == by_name[float32.builds_on].overrides and not float32.cpu_bfloat16
+    base = by_name[float32.builds_on]
+    assert _bfloat16(base) and float32.overrides == {**base.overrides, "cpu_bfloat16": False}
     assert (defaults.batch_size, defaults.dropout) == (16, 0.0)
     baseline = TrainConfig.for_model("cnn", **by_name["baseline"].overrides)
     assert (baseline.num_epochs, baseline.patience, baseline.augmentation) == (30, 10, "standard")
@@ -59,7 +64,7 @@ def test_a_step_can_build_on_an_earlier_one() -> None:
     base = next(step for step in ablation.RECIPE_STEPS if step.name == branch.builds_on)
     assert branch.train_on_val and not base.train_on_val
     assert branch.overrides == base.overrides  # none of the steps between them
-    assert (branch.cpu_bfloat16, branch.test_time_flip) == (base.cpu_bfloat16, True)
+    assert branch.test_time_flip == base.test_time_flip  # its flags come from its base too
     runs = [_run(base.name, seed, acc) for seed, acc in [(1, 0.950), (2, 0.952), (3, 0.948)]]
     just_before = ablation.RECIPE_STEPS[ablation.RECIPE_STEPS.index(branch) - 1]
     assert just_before is not base  # so the line below must look past the row before
