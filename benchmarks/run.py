@@ -207,6 +207,40 @@ def row_cnn_bfloat16(paths: list[str], labels: list[str], source: str) -> list[d
     ]
 
 
+def row_cnn_width(paths: list[str], labels: list[str], source: str) -> list[dict]:
+    """The train step of the 16-image-batch recipe at its width and 1.5x wider, side by side."""
+    import keras
+
+    from course_utils import ablation, devices, models, train
+
+    named = {step.name: step for step in ablation.RECIPE_STEPS}
+    rates = {}
+    for name in ("+ 16-image batches", "+ 1.5× wider convolutions"):
+        config = train.TrainConfig.for_model("cnn", **named[name].overrides)
+        devices.configure_devices(cpu_bfloat16=config.cpu_bfloat16)
+        policy = keras.mixed_precision.dtype_policy().name
+        try:
+            cnn = models.compile_model(
+                models.build_cnn(config.image_size, **config.model_options), "adam", 2e-3
+            )
+            batch = _random_batch(config.batch_size * 24, config.image_size)
+            label = f"{config.filters[0]} to {config.filters[-1]} channels"
+            rates[label] = _train_rate(cnn, *batch, batch_size=config.batch_size, repeats=3)
+        finally:
+            keras.mixed_precision.set_dtype_policy("float32")
+    (narrow_label, narrow), (wide_label, wide) = rates.items()
+    return [
+        {
+            "row": f"CNN train step, batch {config.batch_size}, {config.image_size} px",
+            "a": f"{narrow_label} {narrow:,.1f} img/s",
+            "b": f"{wide_label} {wide:,.1f} img/s",
+            "ratio": narrow / wide,
+            "note": f"{policy}, one after the other in one process; > 1: the wider CNN "
+            "takes that many times the seconds per epoch",
+        }
+    ]
+
+
 def row_pipeline_vs_cnn(
     paths: list[str], labels: list[str], source: str, cnn_rate: float | None = None
 ) -> list[dict]:
@@ -294,6 +328,7 @@ ROWS = {
     "phase1": row_phase1,
     "train_step": row_train_step,
     "cnn_bfloat16": row_cnn_bfloat16,
+    "cnn_width": row_cnn_width,
     "pipeline_vs_cnn": row_pipeline_vs_cnn,
     "evaluate": row_evaluate,
     "explain": lambda paths, labels, source: _explain_rows().row_explain(paths, labels, source),

@@ -28,8 +28,12 @@ DEFAULT_STEP = "+ 16-image batches"
 #: The flips-only recipe in float32 (the only step that turns bfloat16 off).
 FLOAT32_STEP = "flips only, float32"
 #: The CNN's first defaults, which the baseline trains: ``TrainConfig``'s defaults since
-#: then are ``DEFAULT_STEP`` (``train_config._MODEL_DEFAULTS``).
+#: then are ``DEFAULT_STEP`` (``train_config._MODEL_DEFAULTS``). Every field a step may
+#: change is pinned here, so a later change of those defaults leaves the steps as measured.
 FIRST_CNN_DEFAULTS: Mapping[str, object] = {
+    "image_size": 128,
+    "learning_rate": 2e-3,
+    "optimizer": "adam",
     "num_epochs": 30,
     "batch_size": 32,
     "dropout": 0.3,
@@ -37,6 +41,8 @@ FIRST_CNN_DEFAULTS: Mapping[str, object] = {
     "label_smoothing": 0.0,
     "augmentation": "standard",
     "cpu_bfloat16": False,
+    "filters": (16, 32, 64, 128, 256),
+    "ema_momentum": 0.0,
 }
 
 

@@ -36,6 +36,7 @@ _MODEL_DEFAULTS: dict[str, dict] = {
         "batch_size": 16,
         "learning_rate": 2e-3,
         "optimizer": "adam",
+        "filters": (16, 32, 64, 128, 256),
         "dropout": 0.0,
         "label_smoothing": 0.1,
         "augmentation": "flip",

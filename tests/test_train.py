@@ -318,7 +318,8 @@ def test_train_config_defaults_and_overrides() -> None:
         2e-3,
     )
     assert cnn.optimizer == "adam" and cnn.patience == cnn.num_epochs and cnn.seed == 42
-    assert cnn.filters is None and cnn.augmentation == "flip" and cnn.label_smoothing == 0.1
+    assert cnn.filters == (16, 32, 64, 128, 256) and cnn.augmentation == "flip"
+    assert cnn.label_smoothing == 0.1
     fast_cnn = train.TrainConfig.for_model("cnn", fast=True)
     assert (fast_cnn.image_size, fast_cnn.batch_size, fast_cnn.filters) == (
         96,
