@@ -258,6 +258,7 @@ def test_cnn_is_small_flat_and_takes_raw_pixels() -> None:
     widths = (3, 16, 32, 64, 128, 256, 256)
     convs = sum(9 * cin * cout + 4 * cout for cin, cout in zip(widths, widths[1:], strict=False))
     assert model.count_params() == convs + 256 * 128 + 128 + 128 * 4 + 4  # same at any size
+    assert model.count_params() == 1_018_356  # the number lesson 03 and the quiz quote
     assert models.build_cnn(256).count_params() == model.count_params()
 
 
