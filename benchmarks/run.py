@@ -172,7 +172,7 @@ def row_train_step(paths: list[str], labels: list[str], source: str) -> list[dic
 
 
 def row_cnn_bfloat16(paths: list[str], labels: list[str], source: str) -> list[dict]:
-    """The CNN's train step in float32 and in mixed bfloat16, side by side (default recipe)."""
+    """The default CNN's train step (32-image batches), float32 vs mixed bfloat16, side by side."""
     import keras
 
     from course_utils import devices, models, train
