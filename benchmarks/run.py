@@ -220,7 +220,7 @@ def row_cnn_width(paths: list[str], labels: list[str], source: str) -> list[dict
     named = {step.name: step for step in ablation.RECIPE_STEPS}
     configs = [
         train.TrainConfig.for_model("cnn", **named[name].overrides)
-        for name in (ablation.DEFAULT_STEP, "+ 1.5× wider convolutions")
+        for name in (ablation.DEFAULT_STEP, ablation.WIDER_STEP)
     ]
     devices.configure_devices(cpu_bfloat16=configs[0].cpu_bfloat16)
     policy = keras.mixed_precision.dtype_policy().name
