@@ -208,20 +208,18 @@ def row_cnn_bfloat16(paths: list[str], labels: list[str], source: str) -> list[d
 
 
 def row_cnn_width(paths: list[str], labels: list[str], source: str) -> list[dict]:
-    """The default recipe's train step at its width and 1.5x wider, interleaved, side by side.
+    """The default recipe's train step against the wider and the deeper CNN's, side by side.
 
-    The two models take turns five times and each keeps its median rate, so a machine whose
-    speed drifts during the row slows both alike.
+    The three models take turns five times and each keeps its median rate, so a machine
+    whose speed drifts during the row slows them all alike.
     """
     import keras
 
     from course_utils import ablation, devices, models, train
 
     named = {step.name: step for step in ablation.RECIPE_STEPS}
-    configs = [
-        train.TrainConfig.for_model("cnn", **named[name].overrides)
-        for name in (ablation.DEFAULT_STEP, ablation.WIDER_STEP)
-    ]
+    names = (ablation.DEFAULT_STEP, ablation.WIDER_STEP, ablation.DEEPER_STEP)
+    configs = [train.TrainConfig.for_model("cnn", **named[name].overrides) for name in names]
     devices.configure_devices(cpu_bfloat16=configs[0].cpu_bfloat16)
     policy = keras.mixed_precision.dtype_policy().name
     try:
@@ -233,23 +231,28 @@ def row_cnn_width(paths: list[str], labels: list[str], source: str) -> list[dict
         ]
         batch_size, size = configs[0].batch_size, configs[0].image_size
         images, onehot = _random_batch(batch_size * 24, size)
-        rates: list[list[float]] = [[], []]
+        rates: list[list[float]] = [[] for _ in compiled]
         for _ in range(5):
             for model, measured in zip(compiled, rates, strict=True):
                 measured.append(_train_rate(model, images, onehot, batch_size=batch_size))
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
-    narrow, wide = (float(np.median(measured)) for measured in rates)
-    widths = [f"{config.filters[0]} to {config.filters[-1]} channels" for config in configs]
+    default, *others = (float(np.median(measured)) for measured in rates)
+    shapes = [
+        f"{config.filters[0]} to {config.filters[-1]} channels, "
+        f"{config.last_block_convs} convs in the last block"
+        for config in configs
+    ]
     return [
         {
             "row": f"CNN train step, batch {batch_size}, {size} px",
-            "a": f"{widths[0]} {narrow:,.1f} img/s",
-            "b": f"{widths[1]} {wide:,.1f} img/s",
-            "ratio": narrow / wide,
-            "note": f"{policy}, medians of 5 interleaved turns; > 1: the wider CNN takes that "
-            "many times the seconds per epoch",
+            "a": f"{shapes[0]} {default:,.1f} img/s",
+            "b": f"{shape} {rate:,.1f} img/s",
+            "ratio": default / rate,
+            "note": f"{policy}, medians of 5 interleaved turns; > 1: the {name!r} CNN takes "
+            "that many times the seconds per epoch",
         }
+        for name, shape, rate in zip(names[1:], shapes[1:], others, strict=True)
     ]
 
 

@@ -27,6 +27,8 @@ GOAL_TRAINING_SECONDS = 600.0
 DEFAULT_STEP = "+ 16-image batches"
 #: The default recipe with 1.5 times the channels in every block (lesson 03 counts its cost).
 WIDER_STEP = "+ 1.5× wider convolutions"
+#: The default recipe with one more convolution in its last block (lesson 03 counts its cost).
+DEEPER_STEP = "+ a third convolution at 8 px"
 #: The flips-only recipe in float32 (the only step that turns bfloat16 off).
 FLOAT32_STEP = "flips only, float32"
 #: The CNN's first defaults, which the baseline trains: ``TrainConfig``'s defaults since
@@ -44,7 +46,9 @@ FIRST_CNN_DEFAULTS: Mapping[str, object] = {
     "augmentation": "standard",
     "cpu_bfloat16": False,
     "filters": (16, 32, 64, 128, 256),
+    "last_block_convs": 2,
     "ema_momentum": 0.0,
+    "weight_decay": 0.0,
 }
 
 
@@ -149,6 +153,18 @@ def _steps() -> tuple[RecipeStep, ...]:
             "the default recipe with half as many channels again in every block (24 to 384): "
             "more capacity, about twice the compute",
             {"builds_on": DEFAULT_STEP, "filters": (24, 48, 96, 192, 384)},
+        ),
+        (
+            DEEPER_STEP,
+            "the default recipe with a third convolution in the last block (8 px, 256 "
+            "channels): more depth where it is cheap, about a third more multiply-adds",
+            {"builds_on": DEFAULT_STEP, "last_block_convs": 3},
+        ),
+        (
+            "+ weight decay 0.05",
+            "the default recipe shrinking every kernel by learning rate × 0.05 of itself each "
+            "step (decoupled, as in AdamW): smaller weights, the same compute",
+            {"builds_on": DEFAULT_STEP, "weight_decay": 0.05},
         ),
     ]
     steps: list[RecipeStep] = []

@@ -329,6 +329,7 @@ def compile_model(
     decay_steps: int | None = None,
     label_smoothing: float = 0.0,
     ema_momentum: float = 0.0,
+    weight_decay: float = 0.0,
 ) -> keras.Model:
     """Compile for one-hot labels with accuracy, precision and recall.
 
@@ -347,20 +348,27 @@ def compile_model(
             average of the weights (each step: ``average = m * average + (1 - m) *
             weights``); ``fitting.fit_model`` validates and ends with the average.
             Only with an optimizer name.
+        weight_decay: When above 0, each step also shrinks every kernel by
+            ``learning_rate * weight_decay`` of itself (decoupled weight decay, as in
+            AdamW); batch norm's scales and offsets and the biases are left alone. Only
+            with an optimizer name.
 
     Returns:
         The same model, for chaining.
 
     Raises:
         ValueError: If ``decay_steps`` is below 1, ``ema_momentum`` is outside [0, 1),
-            or ``ema_momentum`` comes with an optimizer instance.
+            ``weight_decay`` is negative, or either comes with an optimizer instance.
     """
     if not 0.0 <= ema_momentum < 1.0:
         raise ValueError(f"ema_momentum={ema_momentum!r}: use a value in [0, 1), e.g. 0.99.")
-    if ema_momentum and not isinstance(optimizer, str):
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay={weight_decay!r}: use a value >= 0, e.g. 0.05 (0 = off).")
+    if (ema_momentum or weight_decay) and not isinstance(optimizer, str):
         raise ValueError(
-            "ema_momentum needs an optimizer name; for an optimizer instance, create it "
-            "with use_ema=True and ema_momentum=... instead."
+            "ema_momentum and weight_decay need an optimizer name; for an optimizer "
+            "instance, create it with use_ema=True, ema_momentum=... or weight_decay=... "
+            "instead."
         )
     if isinstance(optimizer, str):
         rate: float | keras.optimizers.schedules.LearningRateSchedule = learning_rate
@@ -371,7 +379,11 @@ def compile_model(
         settings = {"learning_rate": rate}
         if ema_momentum:
             settings.update(use_ema=True, ema_momentum=ema_momentum)
+        if weight_decay:
+            settings["weight_decay"] = weight_decay
         optimizer = keras.optimizers.get({"class_name": optimizer, "config": settings})
+        if weight_decay:
+            optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
     model.compile(
         optimizer=optimizer,
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),

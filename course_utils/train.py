@@ -235,6 +235,7 @@ class TrainingRun:
                 decay_steps=steps,
                 label_smoothing=config.label_smoothing,
                 ema_momentum=config.ema_momentum,
+                weight_decay=config.weight_decay,
             )
             result = self._fit(model, config.num_epochs)
         counts = trainable_counts(model)
@@ -313,6 +314,7 @@ def _model_facts(config: TrainConfig) -> dict:
         "optimizer": f"{config.optimizer}, cosine decay from {config.learning_rate:g}",
         "label_smoothing": config.label_smoothing,
         "ema_momentum": config.ema_momentum,
+        "weight_decay": config.weight_decay,
         "preprocessing": "unit",
         "fast_mode": bool(config.fast),
     }

@@ -37,6 +37,7 @@ _MODEL_DEFAULTS: dict[str, dict] = {
         "learning_rate": 2e-3,
         "optimizer": "adam",
         "filters": (16, 32, 64, 128, 256),
+        "last_block_convs": 2,
         "dropout": 0.0,
         "label_smoothing": 0.1,
         "augmentation": "flip",
@@ -94,6 +95,8 @@ class TrainConfig:
         seed: Seed of the weights, shuffles, augmentation and dropout.
         fast: Fast mode (tests, ``make demo``): one log line per epoch.
         filters: The CNN's channels per block; None means ``models.build_cnn``'s.
+        last_block_convs: The CNN's convolutions in its last (smallest) block; None means
+            ``models.build_cnn``'s.
         augmentation: ``"standard"`` (flips, rotations, zooms, brightness, contrast),
             ``"flip"`` (left-right flips only) or ``"none"``.
         dropout: The CNN's dropout rate around its dense layer; None means
@@ -104,6 +107,8 @@ class TrainConfig:
             (0 = hard targets); the loss then stops rewarding ever more confident outputs.
         ema_momentum: When above 0, validate and keep an exponential moving average of
             the weights (``models.compile_model``); 0.99 averages about the last 100 steps.
+        weight_decay: When above 0, each step shrinks the CNN's kernels by
+            ``learning_rate * weight_decay`` of themselves (``models.compile_model``).
         cpu_bfloat16: Without a GPU, train in ``mixed_bfloat16`` where the CPU computes
             in bfloat16 natively (``devices.configure_devices``); the model is saved in
             float32 either way.
@@ -121,11 +126,13 @@ class TrainConfig:
     seed: int = DEFAULT_SEED
     fast: bool = False
     filters: tuple[int, ...] | None = None
+    last_block_convs: int | None = None
     augmentation: str = "standard"
     dropout: float | None = None
     max_train_images: int | None = None
     label_smoothing: float = 0.0
     ema_momentum: float = 0.0
+    weight_decay: float = 0.0
     cpu_bfloat16: bool = False
 
     def __post_init__(self) -> None:
@@ -153,6 +160,10 @@ class TrainConfig:
             raise ValueError(
                 f"ema_momentum={self.ema_momentum!r}: use a value in [0, 1), e.g. 0.99 (0 = off)."
             )
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay={self.weight_decay!r}: use >= 0, e.g. 0.05 (0 = off).")
+        if self.last_block_convs is not None and self.last_block_convs < 1:
+            raise ValueError(f"last_block_convs={self.last_block_convs!r}: use >= 1, or None.")
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout={self.dropout!r}: use a rate in [0, 1), or None.")
         if self.learning_rate <= 0 or (self.num_epochs_phase2 or 0) < 0:
@@ -196,8 +207,12 @@ class TrainConfig:
 
     @property
     def model_options(self) -> dict:
-        """Builder arguments this config sets (the CNN's filters, dropout), for the card."""
-        options = {"filters": self.filters, "dropout": self.dropout}
+        """Builder arguments this config sets (the CNN's filters, depth, dropout), for the card."""
+        options = {
+            "filters": self.filters,
+            "last_block_convs": self.last_block_convs,
+            "dropout": self.dropout,
+        }
         return {key: value for key, value in options.items() if value is not None}
 
     @property

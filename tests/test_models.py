@@ -260,6 +260,10 @@ def test_cnn_is_small_flat_and_takes_raw_pixels() -> None:
     assert model.count_params() == convs + 256 * 128 + 128 + 128 * 4 + 4  # same at any size
     assert model.count_params() == 1_018_356  # the number lesson 03 and the quiz quote
     assert models.build_cnn(256).count_params() == model.count_params()
+    deeper = models.build_cnn(64, last_block_convs=3)  # the guide quotes its 1,609,204
+    assert deeper.get_layer("conv5c").output.shape[1:] == (4, 4, 256)
+    assert deeper.count_params() - model.count_params() == 9 * 256 * 256 + 4 * 256
+    assert deeper.count_params() == 1_609_204
 
 
 def test_compile_model_metrics() -> None:

@@ -466,10 +466,22 @@ def test_the_card_records_the_fast_cnn_as_built() -> None:
     )
     splits = {"train": pd.DataFrame({"label": ["a"]}), "val": pd.DataFrame({"label": ["a"]})}
     run = train.TrainingRun(fast, splits, ("a", "b"), "unused")
-    assert run.model_options == {"filters": (16, 32, 64, 128), "dropout": 0.0}
+    assert run.model_options == {
+        "filters": (16, 32, 64, 128),
+        "last_block_convs": 2,
+        "dropout": 0.0,
+    }
     model = run.build_model()
     rates = {layer.name: layer.rate for layer in model.layers if "dropout" in layer.name}
     assert rates == {"dropout": 0.0, "dense_dropout": 0.0}
+    assert [layer.name for layer in model.layers if layer.name.startswith("conv4")][:2] == [
+        "conv4",
+        "conv4_bn",
+    ] and model.get_layer("conv4b").filters == 128
+    deeper = train.TrainConfig.for_model("cnn", last_block_convs=3)
+    assert "3 convs in the last" in train._cnn_architecture(deeper)
+    with pytest.raises(ValueError, match="last_block_convs=0"):
+        train.TrainConfig.for_model("cnn", last_block_convs=0)
     spec = models.build_spec("cnn", fast.image_size, 2, **run.model_options)
     assert spec["dropout"] == 0.0 and spec["filters"] == [16, 32, 64, 128]
 
@@ -596,6 +608,28 @@ def test_ema_weights_are_validated_kept_and_checked(tmp_path: Path) -> None:
         models.compile_model(model, keras.optimizers.Adam(), ema_momentum=0.9)
     with pytest.raises(ValueError, match="ema_momentum=-0.1"):
         train.TrainConfig.for_model("cnn", ema_momentum=-0.1)
+
+
+def test_weight_decay_shrinks_kernels_only() -> None:
+    """A step with zero gradient moves kernels by -lr * decay * kernel, nothing else."""
+    model = models.build_cnn(32, 4, filters=(4, 8), dense_units=8, dropout=0.0)
+    models.compile_model(model, "sgd", 0.1, weight_decay=0.5)
+    optimizer = model.optimizer
+    assert optimizer.weight_decay == 0.5
+    variables = model.trainable_variables
+    before = [variable.numpy().copy() for variable in variables]
+    optimizer.apply_gradients([(tf.zeros_like(v), v) for v in variables])
+    for variable, old in zip(variables, before, strict=True):
+        decayed = variable.path.endswith("kernel")
+        expected = old * (1 - 0.1 * 0.5) if decayed else old
+        np.testing.assert_allclose(variable.numpy(), expected, rtol=1e-5, err_msg=variable.path)
+    assert any(v.path.endswith("gamma") for v in variables)  # batch norm's were kept
+    with pytest.raises(ValueError, match="weight_decay=-1"):
+        models.compile_model(model, "adam", weight_decay=-1)
+    with pytest.raises(ValueError, match="optimizer name"):
+        models.compile_model(model, keras.optimizers.Adam(), weight_decay=0.1)
+    with pytest.raises(ValueError, match="weight_decay=-0.1"):
+        train.TrainConfig.for_model("cnn", weight_decay=-0.1)
 
 
 def _compiled_without_ema() -> keras.Model:
