@@ -8,7 +8,7 @@ mirror flip) score the same trained model. Every
 run is appended to ``course_utils/cnn_ablation.json`` as soon as it ends, so a bench cut
 short keeps what it measured, and a rerun skips the (step, seed) pairs already there
 (``CNN_RECIPE_FRESH=1`` measures them again). ``CNN_RECIPE_SEEDS`` (default ``1,2,3``) and
-``CNN_RECIPE_STEPS`` (step indices, default all) choose what runs. 5 to 16
+``CNN_RECIPE_STEPS`` (step indices, default all) choose what runs. 5 to 27
 minutes per training on 2 cores: this row is for a quiet machine, run alone.
 """
 
@@ -141,10 +141,10 @@ def _summary_row(row) -> dict:
     return _row(
         f"cnn_recipe: {row.step}",
         accuracy,
-        f"{row.mean_seconds:.0f} s training",
+        f"{row.median_seconds:.0f} s training",
         f"{row.seeds} seed(s); goal met: {bool(row.meets_goal)}; A/B here: training time "
         f"over the {GOAL_TRAINING_SECONDS:.0f} s budget",
-        row.mean_seconds / GOAL_TRAINING_SECONDS,
+        row.median_seconds / GOAL_TRAINING_SECONDS,
     )
 
 

@@ -208,7 +208,7 @@ def row_cnn_bfloat16(paths: list[str], labels: list[str], source: str) -> list[d
 
 
 def row_cnn_width(paths: list[str], labels: list[str], source: str) -> list[dict]:
-    """The default recipe's train step against the wider and the deeper CNN's, side by side.
+    """The 16-image recipe's train step against the wider and the deeper CNN's, side by side.
 
     The three models take turns five times and each keeps its median rate, so a machine
     whose speed drifts during the row slows them all alike.
@@ -218,7 +218,7 @@ def row_cnn_width(paths: list[str], labels: list[str], source: str) -> list[dict
     from course_utils import ablation, devices, models, train
 
     named = {step.name: step for step in ablation.RECIPE_STEPS}
-    names = (ablation.DEFAULT_STEP, ablation.WIDER_STEP, ablation.DEEPER_STEP)
+    names = (ablation.BATCH_16_STEP, ablation.WIDER_STEP, ablation.DEEPER_STEP)
     configs = [train.TrainConfig.for_model("cnn", **named[name].overrides) for name in names]
     devices.configure_devices(cpu_bfloat16=configs[0].cpu_bfloat16)
     policy = keras.mixed_precision.dtype_policy().name
@@ -253,6 +253,44 @@ def row_cnn_width(paths: list[str], labels: list[str], source: str) -> list[dict
             "that many times the seconds per epoch",
         }
         for name, shape, rate in zip(names[1:], shapes[1:], others, strict=True)
+    ]
+
+
+def row_cnn_batch(paths: list[str], labels: list[str], source: str) -> list[dict]:
+    """The default CNN's train step on 16-image against 8-image batches, side by side.
+
+    One model trains at both batch sizes in five interleaved turns and each size keeps its
+    median rate: the 8-image defaults do the 16-image recipe's compute in twice the steps.
+    """
+    import keras
+
+    from course_utils import ablation, devices, models, train
+
+    named = {step.name: step for step in ablation.RECIPE_STEPS}
+    config = train.TrainConfig.for_model("cnn", **named[ablation.DEFAULT_STEP].overrides)
+    sizes = (named[ablation.BATCH_16_STEP].overrides["batch_size"], config.batch_size)
+    devices.configure_devices(cpu_bfloat16=config.cpu_bfloat16)
+    policy = keras.mixed_precision.dtype_policy().name
+    try:
+        model = models.build_cnn(config.image_size, **config.model_options)
+        models.compile_model(model, "adam", 2e-3)
+        images, onehot = _random_batch(max(sizes) * 24, config.image_size)
+        rates: dict[int, list[float]] = {size: [] for size in sizes}
+        for _ in range(5):
+            for size in sizes:
+                rates[size].append(_train_rate(model, images, onehot, batch_size=size))
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    bigger, smaller = (float(np.median(rates[size])) for size in sizes)
+    return [
+        {
+            "row": f"CNN train step, {config.image_size} px, batch {sizes[0]} vs {sizes[1]}",
+            "a": f"batch {sizes[0]} {bigger:,.1f} img/s",
+            "b": f"batch {sizes[1]} {smaller:,.1f} img/s",
+            "ratio": bigger / smaller,
+            "note": f"{policy}, medians of 5 interleaved turns; > 1: batch {sizes[1]} takes "
+            "that many times the seconds per epoch",
+        }
     ]
 
 
@@ -344,6 +382,7 @@ ROWS = {
     "train_step": row_train_step,
     "cnn_bfloat16": row_cnn_bfloat16,
     "cnn_width": row_cnn_width,
+    "cnn_batch": row_cnn_batch,
     "pipeline_vs_cnn": row_pipeline_vs_cnn,
     "evaluate": row_evaluate,
     "explain": lambda paths, labels, source: _explain_rows().row_explain(paths, labels, source),

@@ -15,7 +15,7 @@ from course_utils.data.pipeline import AUGMENTATIONS
 #: Default settings of each model: the notebooks' parameter cells and the CLI use these.
 #: The CNN's defaults come from the recipe ablation (``course_utils.ablation``, lesson 03):
 #: a 20-epoch cosine that always runs to its end (patience = epochs), label smoothing 0.1,
-#: left-right flips as the only augmentation, no dropout and 16-image batches beat the
+#: left-right flips as the only augmentation, no dropout and 8-image batches beat the
 #: first defaults (its baseline, ``ablation.FIRST_CNN_DEFAULTS``) in less time; on a CPU
 #: with native bfloat16 it trains in ``mixed_bfloat16`` (the saved model is float32 all the
 #: same). A model without a default patience runs every epoch it is given: ``for_model``
@@ -33,7 +33,7 @@ _MODEL_DEFAULTS: dict[str, dict] = {
     "cnn": {
         "image_size": 128,
         "num_epochs": 20,
-        "batch_size": 16,
+        "batch_size": 8,
         "learning_rate": 2e-3,
         "optimizer": "adam",
         "filters": (16, 32, 64, 128, 256),

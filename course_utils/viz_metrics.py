@@ -286,7 +286,7 @@ def plot_ablation(
 
     Args:
         summary: ``ablation.summarise`` (``step``, ``seeds``, ``mean_accuracy``,
-            ``sd_accuracy``, ``mean_seconds``).
+            ``sd_accuracy``, ``median_seconds``).
         goal_accuracy: Draw the accuracy goal as a dashed line (None: no line).
         goal_seconds: Draw the time budget as a dotted line (None: no line).
         ax: Axes to draw into; None makes a new figure.
@@ -297,7 +297,7 @@ def plot_ablation(
     fig, ax = figure_and_axes(ax, (7.0, 4.2))
     for index, row in enumerate(summary.itertuples()):
         ax.errorbar(
-            row.mean_seconds,
+            row.median_seconds,
             row.mean_accuracy * 100,
             yerr=row.sd_accuracy * 100,
             fmt="o",
@@ -317,7 +317,7 @@ def plot_ablation(
         )
     if goal_seconds is not None:
         ax.axvline(goal_seconds, color="grey", linestyle=":", linewidth=1)
-    ax.set_xlabel("training seconds (mean over seeds)")
+    ax.set_xlabel("training seconds (median over seeds)")
     ax.set_ylabel("leak-free held-out accuracy (%)")
     ax.set_title("The CNN recipe, one step at a time (bars: ± 1 sd over seeds)")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))

@@ -52,7 +52,13 @@ def test_the_default_step_trains_the_defaults_and_the_baseline_the_first_ones() 
     float32 = by_name[ablation.FLOAT32_STEP]
     base = by_name[float32.builds_on]
     assert _bfloat16(base) and float32.overrides == {**base.overrides, "cpu_bfloat16": False}
-    assert (defaults.batch_size, defaults.dropout) == (16, 0.0)
+    assert (defaults.batch_size, defaults.dropout) == (8, 0.0)
+    batch_16 = by_name[ablation.BATCH_16_STEP]
+    assert default.builds_on == ablation.BATCH_16_STEP
+    assert default.overrides == {**batch_16.overrides, "batch_size": 8}
+    for name in (ablation.WIDER_STEP, ablation.DEEPER_STEP):
+        assert by_name[name].builds_on == ablation.BATCH_16_STEP
+        assert by_name[name].overrides["batch_size"] == 16
     baseline = TrainConfig.for_model("cnn", **by_name["baseline"].overrides)
     assert (baseline.num_epochs, baseline.patience, baseline.augmentation) == (30, 10, "standard")
     assert (baseline.batch_size, baseline.dropout) == (32, 0.3)
@@ -113,6 +119,9 @@ def test_summary_means_spreads_and_goal() -> None:
     assert second["adds"] == ablation.RECIPE_STEPS[1].adds
     slow = ablation.summarise([{**run, "seconds": 601} for run in runs[:3]])
     assert not slow["meets_goal"].iloc[0]
+    verdict = ablation.step_lines(slow)[-1]
+    assert verdict.startswith(f"{names[1]} reaches the accuracy of the goal")
+    assert "97.57% over 3 seeds, worst seed 97.10%" in verdict and "took 601 s" in verdict
 
 
 def test_step_lines_judge_changes_against_the_spread() -> None:

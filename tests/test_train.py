@@ -314,7 +314,7 @@ def test_train_config_defaults_and_overrides() -> None:
     assert (cnn.image_size, cnn.num_epochs, cnn.batch_size, cnn.learning_rate) == (
         128,
         20,
-        16,
+        8,
         2e-3,
     )
     assert cnn.optimizer == "adam" and cnn.patience == cnn.num_epochs and cnn.seed == 42

@@ -144,7 +144,7 @@ def test_plot_ablation_draws_one_point_per_step_and_the_goals() -> None:
             "seeds": [3, 3],
             "mean_accuracy": [0.95, 0.96],
             "sd_accuracy": [0.004, 0.002],
-            "mean_seconds": [700.0, 600.0],
+            "median_seconds": [700.0, 600.0],
         }
     )
     fig = viz_metrics.plot_ablation(summary, goal_accuracy=0.975, goal_seconds=600)
