@@ -15,6 +15,7 @@ minutes per training on 2 cores: this row is for a quiet machine, run alone.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import os
 import platform
 import tempfile
@@ -75,6 +76,8 @@ def _train_once(step, seed: int, loaded, dataset, out_dir: Path) -> dict:
         "dtype_policy": policy,
         "scored_in": training_precision(model),
         "tf_data_autotune": bool(static_tuning().autotune.enabled),
+        "recorded_on": datetime.date.today().isoformat(),
+        "cpu_flags": devices.speed_flags(),
         "scores": scores,
         "config": {
             key: value

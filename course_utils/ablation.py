@@ -31,8 +31,10 @@ BATCH_16_STEP = "+ 16-image batches"
 WIDER_STEP = "+ 1.5× wider convolutions"
 #: The 16-image recipe with one more convolution in its last block (lesson 03 counts its cost).
 DEEPER_STEP = "+ a third convolution at 8 px"
-#: The flips-only recipe in float32 (the only step that turns bfloat16 off).
+#: The flips-only recipe in float32 (a step that turns bfloat16 off).
 FLOAT32_STEP = "flips only, float32"
+#: The defaults' recipe in float32 (the other step that turns bfloat16 off).
+DEFAULT_FLOAT32_STEP = "8-image batches, float32"
 #: The CNN's first defaults, which the baseline trains: ``TrainConfig``'s defaults since
 #: then are ``DEFAULT_STEP`` (``train_config._MODEL_DEFAULTS``). Every field a step may
 #: change is pinned here, so a later change of those defaults leaves the steps as measured.
@@ -173,6 +175,18 @@ def _steps() -> tuple[RecipeStep, ...]:
             "the 16-image recipe at half the batch again (16 to 8), at the same learning "
             "rate: twice the steps, noisier gradients, the same compute",
             {"builds_on": BATCH_16_STEP, "batch_size": 8},
+        ),
+        (
+            "+ 12-epoch cosine",
+            "the 8-image recipe on a shorter cosine (20 to 12 epochs): three fifths of the "
+            "compute, still more steps than the 16-image recipe's 20 epochs",
+            {"num_epochs": 12, "patience": 12},
+        ),
+        (
+            DEFAULT_FLOAT32_STEP,
+            "the 8-image recipe in float32, without bfloat16: the same compute at full "
+            "precision, for CPUs whose bfloat16 is no faster",
+            {"builds_on": DEFAULT_STEP, "cpu_bfloat16": False},
         ),
     ]
     steps: list[RecipeStep] = []

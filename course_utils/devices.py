@@ -10,6 +10,38 @@ import tensorflow as tf
 
 #: CPU flags of native bfloat16 arithmetic (Intel/AMD AVX-512 BF16, Intel AMX).
 BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+#: CPU flags that change the CNN's training speed most; the benchmarks record them.
+SPEED_CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
+    """Read the CPU's feature flags (``avx2``, ``avx512_bf16``, ``amx_bf16``, ...).
+
+    Args:
+        cpuinfo: Linux's CPU description; elsewhere (no such file) there are none.
+
+    Returns:
+        Every word of its ``flags`` lines (an empty set when the file cannot be read).
+    """
+    try:
+        lines = Path(cpuinfo).read_text().splitlines()
+    except OSError:
+        return set()
+    flag_lines = [line.partition(":")[2] for line in lines if line.startswith("flags")]
+    return {flag for line in flag_lines for flag in line.split()}
+
+
+def speed_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> list[str]:
+    """List which of ``SPEED_CPU_FLAGS`` the CPU has, in that order.
+
+    Args:
+        cpuinfo: Linux's CPU description.
+
+    Returns:
+        The flags found, e.g. ``["avx2", "avx512f", "avx512_bf16"]`` on a CPU without AMX.
+    """
+    flags = cpu_flags(cpuinfo)
+    return [flag for flag in SPEED_CPU_FLAGS if flag in flags]
 
 
 def cpu_supports_bfloat16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
@@ -21,11 +53,7 @@ def cpu_supports_bfloat16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
     Returns:
         True when a ``flags`` line names one of ``BFLOAT16_CPU_FLAGS``.
     """
-    try:
-        lines = Path(cpuinfo).read_text().splitlines()
-    except OSError:
-        return False
-    flags = {flag for line in lines if line.startswith("flags") for flag in line.split()}
+    flags = cpu_flags(cpuinfo)
     return any(flag in flags for flag in BFLOAT16_CPU_FLAGS)
 
 

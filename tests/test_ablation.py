@@ -34,7 +34,9 @@ def test_steps_are_cumulative() -> None:
             key for key, value in after.overrides.items() if before.overrides.get(key) != value
         }
         assert changed or _flags(after) != _flags(before)  # every step changes something
-        if after.name != ablation.FLOAT32_STEP:  # the one step that turns a flag off
+        if after.name in (ablation.FLOAT32_STEP, ablation.DEFAULT_FLOAT32_STEP):
+            assert changed == {"cpu_bfloat16"} and not _bfloat16(after)  # that flag alone
+        else:
             assert _bfloat16(after) >= _bfloat16(before)
         assert after.test_time_flip >= before.test_time_flip
         assert after.train_on_val >= before.train_on_val
@@ -56,6 +58,9 @@ def test_the_default_step_trains_the_defaults_and_the_baseline_the_first_ones() 
     batch_16 = by_name[ablation.BATCH_16_STEP]
     assert default.builds_on == ablation.BATCH_16_STEP
     assert default.overrides == {**batch_16.overrides, "batch_size": 8}
+    default_float32 = by_name[ablation.DEFAULT_FLOAT32_STEP]
+    assert default_float32.builds_on == ablation.DEFAULT_STEP
+    assert default_float32.overrides == {**default.overrides, "cpu_bfloat16": False}
     for name in (ablation.WIDER_STEP, ablation.DEEPER_STEP):
         assert by_name[name].builds_on == ablation.BATCH_16_STEP
         assert by_name[name].overrides["batch_size"] == 16
@@ -116,6 +121,7 @@ def test_summary_means_spreads_and_goal() -> None:
     assert not first["meets_goal"]  # two seeds, 95.5 %, 700 s
     assert second["min_accuracy"] == pytest.approx(0.971)
     assert second["max_seconds"] == 590 and second["meets_goal"]
+    assert second["median_seconds"] == 560  # the median of 550, 560, 590 s, not their mean
     assert second["adds"] == ablation.RECIPE_STEPS[1].adds
     slow = ablation.summarise([{**run, "seconds": 601} for run in runs[:3]])
     assert not slow["meets_goal"].iloc[0]

@@ -515,6 +515,9 @@ def test_cpu_bfloat16_detection_reads_the_flags(tmp_path: Path) -> None:
     assert devices.cpu_supports_bfloat16(with_bf16) is True
     assert devices.cpu_supports_bfloat16(without) is False  # only a "flags" line counts
     assert devices.cpu_supports_bfloat16(tmp_path / "missing") is False
+    assert devices.cpu_flags(without) == {"fpu", "sse2", "avx2", "avx512f"}
+    assert devices.cpu_flags(tmp_path / "missing") == set()
+    assert devices.speed_flags(with_bf16) == ["avx2", "avx512f", "avx512_bf16", "amx_tile"]
 
 
 @pytest.mark.parametrize(("supported", "expected"), [(True, "mixed_bfloat16"), (False, "float32")])
