@@ -33,7 +33,7 @@ demo: $(STAMP)
 	$(BIN)/python -m course_utils demo --out runs/demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Unit tests and fast papermill runs of every notebook inside Colab's pins (the students' runtime).
 $(COLAB_STAMP): pyproject.toml $(wildcard $(COLAB_CONSTRAINTS))
