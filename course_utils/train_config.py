@@ -17,9 +17,9 @@ from course_utils.data.pipeline import AUGMENTATIONS
 #: a 20-epoch cosine that always runs to its end (patience = epochs), label smoothing 0.1,
 #: left-right flips as the only augmentation, no dropout and 8-image batches beat the
 #: first defaults (its baseline, ``ablation.FIRST_CNN_DEFAULTS``) in less time; on a CPU
-#: with native bfloat16 it trains in ``mixed_bfloat16`` (the saved model is float32 all the
-#: same). A model without a default patience runs every epoch it is given: ``for_model``
-#: sets ``patience = num_epochs``.
+#: where bfloat16 trains faster (AMX) it trains in ``mixed_bfloat16`` (the saved model is
+#: float32 all the same). A model without a default patience runs every epoch it is given:
+#: ``for_model`` sets ``patience = num_epochs``.
 _MODEL_DEFAULTS: dict[str, dict] = {
     "xception": {
         "image_size": 299,
@@ -109,9 +109,9 @@ class TrainConfig:
             the weights (``models.compile_model``); 0.99 averages about the last 100 steps.
         weight_decay: When above 0, each step shrinks the CNN's kernels by
             ``learning_rate * weight_decay`` of themselves (``models.compile_model``).
-        cpu_bfloat16: Without a GPU, train in ``mixed_bfloat16`` where the CPU computes
-            in bfloat16 natively (``devices.configure_devices``); the model is saved in
-            float32 either way.
+        cpu_bfloat16: Without a GPU, train in ``mixed_bfloat16`` where that is faster
+            (``devices.bfloat16_trains_faster``: AMX); the model is saved in float32
+            either way.
     """
 
     model_name: str

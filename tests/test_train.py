@@ -520,13 +520,24 @@ def test_cpu_bfloat16_detection_reads_the_flags(tmp_path: Path) -> None:
     assert devices.speed_flags(with_bf16) == ["avx2", "avx512f", "avx512_bf16", "amx_tile"]
 
 
+def test_bfloat16_trains_faster_only_with_amx(tmp_path: Path) -> None:
+    avx512_only = tmp_path / "cpuinfo_avx512_bf16"
+    avx512_only.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n")
+    amx = tmp_path / "cpuinfo_amx"
+    amx.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n")
+    assert devices.cpu_supports_bfloat16(avx512_only) is True  # native, so the bench measures it
+    assert devices.bfloat16_trains_faster(avx512_only) is False  # measured slower: 0.8x
+    assert devices.bfloat16_trains_faster(amx) is True
+    assert devices.bfloat16_trains_faster(tmp_path / "missing") is False
+
+
 @pytest.mark.parametrize(("supported", "expected"), [(True, "mixed_bfloat16"), (False, "float32")])
-def test_cpu_bfloat16_policy_only_where_supported(
+def test_cpu_bfloat16_policy_only_where_it_trains_faster(
     monkeypatch: pytest.MonkeyPatch, supported: bool, expected: str
 ) -> None:
     if tf.config.list_physical_devices("GPU"):
         pytest.skip("this test describes a machine without GPU")
-    monkeypatch.setattr(devices, "cpu_supports_bfloat16", lambda: supported)
+    monkeypatch.setattr(devices, "bfloat16_trains_faster", lambda: supported)
     try:
         devices.configure_devices(cpu_bfloat16=True)
         assert keras.mixed_precision.dtype_policy().name == expected
