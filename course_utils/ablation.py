@@ -188,6 +188,12 @@ def _steps() -> tuple[RecipeStep, ...]:
             "precision, for CPUs whose bfloat16 is no faster",
             {"builds_on": DEFAULT_STEP, "cpu_bfloat16": False},
         ),
+        (
+            "+ 4-image batches",
+            "the 8-image recipe at half the batch again (8 to 4), at the same learning rate: "
+            "twice the steps, noisier gradients and batch-norm statistics, the same compute",
+            {"builds_on": DEFAULT_STEP, "batch_size": 4},
+        ),
     ]
     steps: list[RecipeStep] = []
     for name, adds, change in increments:
