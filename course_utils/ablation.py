@@ -35,6 +35,8 @@ DEEPER_STEP = "+ a third convolution at 8 px"
 FLOAT32_STEP = "flips only, float32"
 #: The defaults' recipe in float32 (the other step that turns bfloat16 off).
 DEFAULT_FLOAT32_STEP = "8-image batches, float32"
+#: The defaults' recipe at half their batch (4 images), the last of the batch rows.
+BATCH_4_STEP = "+ 4-image batches"
 #: The CNN's first defaults, which the baseline trains: ``TrainConfig``'s defaults since
 #: then are ``DEFAULT_STEP`` (``train_config._MODEL_DEFAULTS``). Every field a step may
 #: change is pinned here, so a later change of those defaults leaves the steps as measured.
@@ -189,7 +191,7 @@ def _steps() -> tuple[RecipeStep, ...]:
             {"builds_on": DEFAULT_STEP, "cpu_bfloat16": False},
         ),
         (
-            "+ 4-image batches",
+            BATCH_4_STEP,
             "the 8-image recipe at half the batch again (8 to 4), at the same learning rate: "
             "twice the steps, noisier gradients and batch-norm statistics, the same compute",
             {"builds_on": DEFAULT_STEP, "batch_size": 4},
@@ -273,10 +275,15 @@ def summarise(runs: Sequence[Mapping], steps: Sequence[RecipeStep] = RECIPE_STEP
 
     Returns:
         Columns ``step, adds, seeds, mean_accuracy, sd_accuracy, min_accuracy, median_seconds,
-        max_seconds, meets_goal`` (sd is NaN for a single seed: no spread measured);
+        max_seconds, timed_on, meets_goal`` (sd is NaN for a single seed: no spread measured;
+        ``timed_on`` is the date and CPU flags all of a step's runs share, else empty);
         steps without runs are left out.
     """
-    table = pd.DataFrame(list(runs), columns=["step", "seed", "accuracy", "seconds"])
+    columns = ["step", "seed", "accuracy", "seconds"]
+    table = pd.DataFrame(
+        [{**{key: run.get(key) for key in columns}, "timed_on": _timed_on(run)} for run in runs],
+        columns=[*columns, "timed_on"],
+    )
     order = [step.name for step in steps]
     table = table[table["step"].isin(order)]
     grouped = table.groupby("step").agg(
@@ -286,6 +293,7 @@ def summarise(runs: Sequence[Mapping], steps: Sequence[RecipeStep] = RECIPE_STEP
         min_accuracy=("accuracy", "min"),
         median_seconds=("seconds", "median"),
         max_seconds=("seconds", "max"),
+        timed_on=("timed_on", lambda values: values.iloc[0] if values.nunique() == 1 else ""),
     )
     grouped = grouped.reindex([name for name in order if name in grouped.index])
     grouped.insert(0, "adds", [step.adds for step in steps if step.name in grouped.index])
@@ -296,6 +304,12 @@ def summarise(runs: Sequence[Mapping], steps: Sequence[RecipeStep] = RECIPE_STEP
         & (grouped["max_seconds"] <= GOAL_TRAINING_SECONDS)
     )
     return grouped.reset_index()
+
+
+def _timed_on(run: Mapping) -> str:
+    """The day and CPU speed flags a run recorded (empty for runs from before they were)."""
+    day, flags = run.get("recorded_on"), run.get("cpu_flags")
+    return f"{day} ({', '.join(flags) or 'no speed flags'})" if day and flags is not None else ""
 
 
 def sd_text(sd: float) -> str:
@@ -311,6 +325,13 @@ def _change_words(change: float, spread: float, seeds: int) -> str:
         return f"within the seed-to-seed spread (sd {spread:.2%}): not a measured change"
     direction = "gain" if change > 0 else "loss"
     return f"a {direction} larger than the seed-to-seed spread (sd {spread:.2%})"
+
+
+def _seconds_words(row: tuple, before: tuple) -> str:
+    """Compare two rows' seconds only when both were timed on one day on one kind of CPU."""
+    if row.timed_on and row.timed_on == before.timed_on:
+        return f"{row.median_seconds - before.median_seconds:+.0f} s, timed on {row.timed_on}"
+    return f"not timed alongside {before.step}, so not compared"
 
 
 def step_lines(summary: pd.DataFrame) -> list[str]:
@@ -335,13 +356,12 @@ def step_lines(summary: pd.DataFrame) -> list[str]:
     for previous, row in itertools.pairwise(rows):
         before = next((r for r in rows if r.step == bases.get(row.step)), previous)
         change = row.mean_accuracy - before.mean_accuracy
-        extra_seconds = row.median_seconds - before.median_seconds
         spread = max(before.sd_accuracy, row.sd_accuracy)
         base = "" if before is previous else f" on {before.step}"
         lines.append(
             f"{row.step}: {row.mean_accuracy:.2%} ({change * 100:+.2f} points{base}, "
             f"{_change_words(change, spread, min(before.seeds, row.seeds))}); "
-            f"{row.median_seconds:.0f} s of training ({extra_seconds:+.0f} s)."
+            f"{row.median_seconds:.0f} s of training ({_seconds_words(row, before)})."
         )
     lines.append(_goal_line(summary))
     return lines

@@ -61,6 +61,9 @@ def test_the_default_step_trains_the_defaults_and_the_baseline_the_first_ones() 
     default_float32 = by_name[ablation.DEFAULT_FLOAT32_STEP]
     assert default_float32.builds_on == ablation.DEFAULT_STEP
     assert default_float32.overrides == {**default.overrides, "cpu_bfloat16": False}
+    batch_4 = by_name[ablation.BATCH_4_STEP]
+    assert batch_4.builds_on == ablation.DEFAULT_STEP
+    assert batch_4.overrides == {**default.overrides, "batch_size": 4}
     for name in (ablation.WIDER_STEP, ablation.DEEPER_STEP):
         assert by_name[name].builds_on == ablation.BATCH_16_STEP
         assert by_name[name].overrides["batch_size"] == 16
@@ -143,6 +146,24 @@ def test_step_lines_judge_changes_against_the_spread() -> None:
     assert ablation.step_lines(ablation.summarise([]))[0].startswith("No ablation run")
     one_seed = ablation.step_lines(ablation.summarise([runs[0], runs[3]]))
     assert "one seed only" in one_seed[1]
+
+
+def test_step_lines_compare_seconds_only_when_timed_together() -> None:
+    names = [step.name for step in ablation.RECIPE_STEPS]
+    day = {"recorded_on": "2026-12-07", "cpu_flags": ["avx2", "amx_bf16"]}
+    runs = [{**_run(names[0], seed, 0.95, 500), **day} for seed in (1, 2)]
+    runs += [{**_run(names[1], seed, 0.95, 430), **day} for seed in (1, 2)]
+    runs += [{**_run(names[2], 1, 0.95, 300), **day, "recorded_on": "2026-12-08"}]
+    runs += [{**_run(names[2], 2, 0.95, 300), **day}]  # one row, two days: no shared day
+    summary = ablation.summarise(runs)
+    assert list(summary["timed_on"]) == ["2026-12-07 (avx2, amx_bf16)"] * 2 + [""]
+    lines = ablation.step_lines(summary)
+    assert "430 s of training (-70 s, timed on 2026-12-07 (avx2, amx_bf16))" in lines[1]
+    assert f"(not timed alongside {names[1]}, so not compared)" in lines[2]
+    untimed = ablation.step_lines(
+        ablation.summarise([_run(names[0], 1, 0.9), _run(names[1], 1, 0.9)])
+    )
+    assert "not compared" in untimed[1]  # runs from before the date and flags were recorded
 
 
 def test_flip_sentence_checks_learning_first() -> None:
