@@ -210,51 +210,61 @@ def row_cnn_bfloat16(paths: list[str], labels: list[str], source: str) -> list[d
 
 
 def row_cnn_width(paths: list[str], labels: list[str], source: str) -> list[dict]:
-    """The 16-image recipe's train step against the wider and the deeper CNN's, side by side.
+    """The wider and the deeper CNN's train step against their recipe's, side by side.
 
-    The three models take turns five times and each keeps its median rate, so a machine
-    whose speed drifts during the row slows them all alike.
+    Each pair is measured at its recipe's batch size: the 16-image recipe against the wider
+    and the deeper CNN, and the 8-image batch-norm recipe against its deeper, its 1.25 times
+    wider and its wider-late CNN. The models take turns five times and each keeps its median
+    rate, so a machine whose speed drifts during the row slows them all alike.
     """
     import keras
 
     from course_utils import ablation, devices, models, train
 
     named = {step.name: step for step in ablation.RECIPE_STEPS}
-    names = (ablation.BATCH_16_STEP, ablation.WIDER_STEP, ablation.DEEPER_STEP)
-    configs = [train.TrainConfig.for_model("cnn", **named[name].overrides) for name in names]
-    devices.configure_devices(cpu_bfloat16=configs[0].cpu_bfloat16)
+    pairs = (
+        (ablation.BATCH_16_STEP, ablation.WIDER_STEP),
+        (ablation.BATCH_16_STEP, ablation.DEEPER_STEP),
+        (ablation.BATCH_NORM_STEP, ablation.DEEPER_BATCH_NORM_STEP),
+        (ablation.BATCH_NORM_STEP, ablation.WIDER_BATCH_NORM_STEP),
+        (ablation.BATCH_NORM_STEP, ablation.WIDER_LATE_STEP),
+    )
+    names = list(dict.fromkeys(name for pair in pairs for name in pair))
+    configs = {name: train.TrainConfig.for_model("cnn", **named[name].overrides) for name in names}
+    devices.configure_devices(cpu_bfloat16=configs[names[0]].cpu_bfloat16)
     policy = keras.mixed_precision.dtype_policy().name
     try:
-        compiled = [
-            models.compile_model(
+        compiled = {
+            name: models.compile_model(
                 models.build_cnn(config.image_size, **config.model_options), "adam", 2e-3
             )
-            for config in configs
-        ]
-        batch_size, size = configs[0].batch_size, configs[0].image_size
-        images, onehot = _random_batch(batch_size * 24, size)
-        rates: list[list[float]] = [[] for _ in compiled]
+            for name, config in configs.items()
+        }
+        size = configs[names[0]].image_size
+        images, onehot = _random_batch(max(c.batch_size for c in configs.values()) * 24, size)
+        rates: dict[str, list[float]] = {name: [] for name in names}
         for _ in range(5):
-            for model, measured in zip(compiled, rates, strict=True):
-                measured.append(_train_rate(model, images, onehot, batch_size=batch_size))
+            for name, model in compiled.items():
+                batch_size = configs[name].batch_size
+                rates[name].append(_train_rate(model, images, onehot, batch_size=batch_size))
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
-    default, *others = (float(np.median(measured)) for measured in rates)
-    shapes = [
-        f"{config.filters[0]} to {config.filters[-1]} channels, "
+    median = {name: float(np.median(measured)) for name, measured in rates.items()}
+    shape = {
+        name: f"{config.filters[0]} to {config.filters[-1]} channels, "
         f"{config.last_block_convs} convs in the last block"
-        for config in configs
-    ]
+        for name, config in configs.items()
+    }
     return [
         {
-            "row": f"CNN train step, batch {batch_size}, {size} px",
-            "a": f"{shapes[0]} {default:,.1f} img/s",
-            "b": f"{shape} {rate:,.1f} img/s",
-            "ratio": default / rate,
+            "row": f"CNN train step, batch {configs[base].batch_size}, {size} px",
+            "a": f"{shape[base]} {median[base]:,.1f} img/s",
+            "b": f"{shape[name]} {median[name]:,.1f} img/s",
+            "ratio": median[base] / median[name],
             "note": f"{policy}, medians of 5 interleaved turns; > 1: the {name!r} CNN takes "
             "that many times the seconds per epoch",
         }
-        for name, shape, rate in zip(names[1:], shapes[1:], others, strict=True)
+        for base, name in pairs
     ]
 
 

@@ -37,6 +37,14 @@ FLOAT32_STEP = "flips only, float32"
 DEFAULT_FLOAT32_STEP = "8-image batches, float32"
 #: The defaults' recipe at half their batch (4 images), the last of the batch rows.
 BATCH_4_STEP = "+ 4-image batches"
+#: The defaults' recipe with batch norm's stored statistics averaged over ten times more steps.
+BATCH_NORM_STEP = "+ batch-norm momentum 0.99"
+#: The batch-norm recipe with the third convolution at 8 px that the 16-image rows tried.
+DEEPER_BATCH_NORM_STEP = "+ a third convolution at 8 px, 8-image batches"
+#: The batch-norm recipe with a quarter more channels in every block.
+WIDER_BATCH_NORM_STEP = "+ 1.25× wider convolutions, 8-image batches"
+#: The batch-norm recipe with half as many channels again in its last two blocks only.
+WIDER_LATE_STEP = "+ 1.5× wider last two blocks, 8-image batches"
 #: The CNN's first defaults, which the baseline trains: ``TrainConfig``'s defaults since
 #: then are ``DEFAULT_STEP`` (``train_config._MODEL_DEFAULTS``). Every field a step may
 #: change is pinned here, so a later change of those defaults leaves the steps as measured.
@@ -55,6 +63,7 @@ FIRST_CNN_DEFAULTS: Mapping[str, object] = {
     "last_block_convs": 2,
     "ema_momentum": 0.0,
     "weight_decay": 0.0,
+    "batch_norm_momentum": 0.9,
 }
 
 
@@ -195,6 +204,34 @@ def _steps() -> tuple[RecipeStep, ...]:
             "the 8-image recipe at half the batch again (8 to 4), at the same learning rate: "
             "twice the steps, noisier gradients and batch-norm statistics, the same compute",
             {"builds_on": DEFAULT_STEP, "batch_size": 4},
+        ),
+        (
+            BATCH_NORM_STEP,
+            "the 8-image recipe with batch norm's stored statistics following the batches ten "
+            "times more slowly (momentum 0.9 to 0.99): predictions use an average over about "
+            "800 training images instead of 80, the same compute",
+            {"builds_on": DEFAULT_STEP, "batch_norm_momentum": 0.99},
+        ),
+        (
+            DEEPER_BATCH_NORM_STEP,
+            "the batch-norm-0.99 recipe with a third convolution in the last block (8 px, 256 "
+            "channels), as the 16-image row tried: about a third more multiply-adds, at 8 px "
+            "where they are cheapest",
+            {"last_block_convs": 3},
+        ),
+        (
+            WIDER_BATCH_NORM_STEP,
+            "the batch-norm-0.99 recipe (two convolutions at 8 px) with a quarter more channels "
+            "in every block (20 to 320): a smaller step than the 16-image rows' wider network "
+            "(1.5 times), meant to fit the time budget",
+            {"builds_on": BATCH_NORM_STEP, "filters": (20, 40, 80, 160, 320)},
+        ),
+        (
+            WIDER_LATE_STEP,
+            "the batch-norm-0.99 recipe with half as many channels again in its last two "
+            "blocks only (192 and 384 at 16 and 8 px): most of the wider network's weights, "
+            "where its images are small",
+            {"builds_on": BATCH_NORM_STEP, "filters": (16, 32, 64, 192, 384)},
         ),
     ]
     steps: list[RecipeStep] = []

@@ -41,6 +41,7 @@ _MODEL_DEFAULTS: dict[str, dict] = {
         "dropout": 0.0,
         "label_smoothing": 0.1,
         "augmentation": "flip",
+        "batch_norm_momentum": 0.9,
         "cpu_bfloat16": True,
     },
 }
@@ -109,6 +110,8 @@ class TrainConfig:
             the weights (``models.compile_model``); 0.99 averages about the last 100 steps.
         weight_decay: When above 0, each step shrinks the CNN's kernels by
             ``learning_rate * weight_decay`` of themselves (``models.compile_model``).
+        batch_norm_momentum: How slowly the CNN's batch norms' stored statistics follow
+            the batches; None means ``models.build_cnn``'s.
         cpu_bfloat16: Without a GPU, train in ``mixed_bfloat16`` where that is faster
             (``devices.bfloat16_trains_faster``: AMX); the model is saved in float32
             either way.
@@ -133,6 +136,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     ema_momentum: float = 0.0
     weight_decay: float = 0.0
+    batch_norm_momentum: float | None = None
     cpu_bfloat16: bool = False
 
     def __post_init__(self) -> None:
@@ -164,6 +168,11 @@ class TrainConfig:
             raise ValueError(f"weight_decay={self.weight_decay!r}: use >= 0, e.g. 0.05 (0 = off).")
         if self.last_block_convs is not None and self.last_block_convs < 1:
             raise ValueError(f"last_block_convs={self.last_block_convs!r}: use >= 1, or None.")
+        if self.batch_norm_momentum is not None and not 0.0 <= self.batch_norm_momentum < 1.0:
+            raise ValueError(
+                f"batch_norm_momentum={self.batch_norm_momentum!r}: use a value in [0, 1), "
+                "e.g. 0.99, or None."
+            )
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout={self.dropout!r}: use a rate in [0, 1), or None.")
         if self.learning_rate <= 0 or (self.num_epochs_phase2 or 0) < 0:
@@ -207,11 +216,12 @@ class TrainConfig:
 
     @property
     def model_options(self) -> dict:
-        """Builder arguments this config sets (the CNN's filters, depth, dropout), for the card."""
+        """Builder arguments this config sets (the CNN's filters, depth, dropout, batch norm)."""
         options = {
             "filters": self.filters,
             "last_block_convs": self.last_block_convs,
             "dropout": self.dropout,
+            "batch_norm_momentum": self.batch_norm_momentum,
         }
         return {key: value for key, value in options.items() if value is not None}
 

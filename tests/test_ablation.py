@@ -64,6 +64,18 @@ def test_the_default_step_trains_the_defaults_and_the_baseline_the_first_ones() 
     batch_4 = by_name[ablation.BATCH_4_STEP]
     assert batch_4.builds_on == ablation.DEFAULT_STEP
     assert batch_4.overrides == {**default.overrides, "batch_size": 4}
+    batch_norm = by_name[ablation.BATCH_NORM_STEP]
+    assert batch_norm.builds_on == ablation.DEFAULT_STEP
+    assert batch_norm.overrides == {**default.overrides, "batch_norm_momentum": 0.99}
+    assert default.overrides["batch_norm_momentum"] == defaults.batch_norm_momentum == 0.9
+    deeper = by_name[ablation.DEEPER_BATCH_NORM_STEP]
+    assert deeper.overrides == {**batch_norm.overrides, "last_block_convs": 3}
+    wider = by_name[ablation.WIDER_BATCH_NORM_STEP]
+    assert wider.builds_on == ablation.BATCH_NORM_STEP
+    assert wider.overrides == {**batch_norm.overrides, "filters": (20, 40, 80, 160, 320)}
+    late = by_name[ablation.WIDER_LATE_STEP]
+    assert late.builds_on == ablation.BATCH_NORM_STEP
+    assert late.overrides == {**batch_norm.overrides, "filters": (16, 32, 64, 192, 384)}
     for name in (ablation.WIDER_STEP, ablation.DEEPER_STEP):
         assert by_name[name].builds_on == ablation.BATCH_16_STEP
         assert by_name[name].overrides["batch_size"] == 16

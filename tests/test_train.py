@@ -470,10 +470,18 @@ def test_the_card_records_the_fast_cnn_as_built() -> None:
         "filters": (16, 32, 64, 128),
         "last_block_convs": 2,
         "dropout": 0.0,
+        "batch_norm_momentum": 0.9,
     }
     model = run.build_model()
     rates = {layer.name: layer.rate for layer in model.layers if "dropout" in layer.name}
     assert rates == {"dropout": 0.0, "dense_dropout": 0.0}
+    slower = train.TrainingRun(
+        dataclasses.replace(fast, batch_norm_momentum=0.99), splits, ("a", "b"), "unused"
+    ).build_model()
+    momenta = {layer.momentum for layer in slower.layers if layer.name.endswith("_bn")}
+    assert momenta == {0.99} and model.get_layer("conv1_bn").momentum == 0.9
+    with pytest.raises(ValueError, match="batch_norm_momentum=1.0"):
+        train.TrainConfig.for_model("cnn", batch_norm_momentum=1.0)
     assert [layer.name for layer in model.layers if layer.name.startswith("conv4")][:2] == [
         "conv4",
         "conv4_bn",
@@ -484,6 +492,7 @@ def test_the_card_records_the_fast_cnn_as_built() -> None:
         train.TrainConfig.for_model("cnn", last_block_convs=0)
     spec = models.build_spec("cnn", fast.image_size, 2, **run.model_options)
     assert spec["dropout"] == 0.0 and spec["filters"] == [16, 32, 64, 128]
+    assert spec["batch_norm_momentum"] == 0.9
 
 
 def test_max_train_images_samples_the_training_split_by_class() -> None:
