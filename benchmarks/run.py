@@ -214,8 +214,9 @@ def row_cnn_width(paths: list[str], labels: list[str], source: str) -> list[dict
 
     Each pair is measured at its recipe's batch size: the 16-image recipe against the wider
     and the deeper CNN, and the 8-image batch-norm recipe against its deeper, its 1.25 times
-    wider and its wider-late CNN. The models take turns five times and each keeps its median
-    rate, so a machine whose speed drifts during the row slows them all alike.
+    wider, its wider-late, its stride-2 and its stride-2 1.5 times wider CNN. The models take
+    turns five times and each keeps its median rate, so a machine whose speed drifts during
+    the row slows them all alike.
     """
     import keras
 
@@ -228,6 +229,8 @@ def row_cnn_width(paths: list[str], labels: list[str], source: str) -> list[dict
         (ablation.BATCH_NORM_STEP, ablation.DEEPER_BATCH_NORM_STEP),
         (ablation.BATCH_NORM_STEP, ablation.WIDER_BATCH_NORM_STEP),
         (ablation.BATCH_NORM_STEP, ablation.WIDER_LATE_STEP),
+        (ablation.BATCH_NORM_STEP, ablation.STRIDE_STEP),
+        (ablation.BATCH_NORM_STEP, ablation.STRIDE_WIDER_STEP),
     )
     names = list(dict.fromkeys(name for pair in pairs for name in pair))
     configs = {name: train.TrainConfig.for_model("cnn", **named[name].overrides) for name in names}
@@ -253,6 +256,7 @@ def row_cnn_width(paths: list[str], labels: list[str], source: str) -> list[dict
     shape = {
         name: f"{config.filters[0]} to {config.filters[-1]} channels, "
         f"{config.last_block_convs} convs in the last block"
+        + (", stride-2 first conv" if config.first_block_stride == 2 else "")
         for name, config in configs.items()
     }
     return [

@@ -263,6 +263,7 @@ def build_cnn(
     dropout: float = 0.3,
     name: str = "cnn",
     batch_norm_momentum: float = 0.9,
+    first_block_stride: int = 1,
 ) -> keras.Model:
     """Build a small CNN from scratch that a lesson can explain layer by layer.
 
@@ -284,13 +285,19 @@ def build_cnn(
         batch_norm_momentum: How slowly batch norm's stored statistics follow the
             batches. Keras' 0.99 lags for hundreds of steps, so a short run predicts
             with statistics of the untrained network; 0.9 settles in a few dozen.
+        first_block_stride: 1, or 2 for a first convolution that steps two pixels at a
+            time and needs no pool: the same halving of the image, with a quarter of the
+            first block's outputs to compute, normalise and pool.
 
     Returns:
         A flat functional model taking raw [0, 255] RGB pixels.
 
     Raises:
-        ValueError: If the image is too small for the number of blocks.
+        ValueError: If the image is too small for the number of blocks, or the first
+            block's stride is not 1 or 2.
     """
+    if first_block_stride not in (1, 2):
+        raise ValueError(f"first_block_stride={first_block_stride!r}: use 1 or 2.")
     smallest = 2 ** len(filters)
     if int(image_size) < smallest or not filters or last_block_convs < 1:
         raise ValueError(
@@ -301,10 +308,14 @@ def build_cnn(
     x = keras.layers.Rescaling(1 / 255.0, name="unit_preprocess")(inputs)
     for index, width in enumerate(filters, start=1):
         repeats = last_block_convs if index == len(filters) else 1
+        strides = first_block_stride if index == 1 else 1
         for repeat in range(repeats):
             suffix = "" if repeat == 0 else chr(ord("a") + repeat)
-            x = _conv_bn_relu(x, width, f"conv{index}{suffix}", batch_norm_momentum)
-        x = keras.layers.MaxPooling2D(2, name=f"conv{index}_pool")(x)
+            layer_name = f"conv{index}{suffix}"
+            layer_strides = strides if repeat == 0 else 1
+            x = _conv_bn_relu(x, width, layer_name, batch_norm_momentum, layer_strides)
+        if strides == 1:
+            x = keras.layers.MaxPooling2D(2, name=f"conv{index}_pool")(x)
     x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
     x = keras.layers.Dense(dense_units, activation="relu", name="dense")(x)
@@ -315,9 +326,11 @@ def build_cnn(
     return keras.Model(inputs, outputs, name=name)
 
 
-def _conv_bn_relu(x: keras.KerasTensor, width: int, name: str, momentum: float):
+def _conv_bn_relu(
+    x: keras.KerasTensor, width: int, name: str, momentum: float, strides: int = 1
+) -> keras.KerasTensor:
     """One Conv2D 3x3 (no bias) → BatchNormalization → ReLU, named ``name``, ``_bn``, ``_relu``."""
-    x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name=name)(x)
+    x = keras.layers.Conv2D(width, 3, strides=strides, padding="same", use_bias=False, name=name)(x)
     x = keras.layers.BatchNormalization(momentum=momentum, name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 

@@ -329,10 +329,11 @@ def _cnn_architecture(config: TrainConfig) -> str:
         if rate
         else f"Dense({spec['dense_units']}, relu)"
     )
+    stride = ", the first with stride 2 and no pool" if spec["first_block_stride"] == 2 else ""
     return (
         f"CNN from scratch: {len(filters)} blocks (Conv3x3-BatchNorm-ReLU, "
-        f"{spec['last_block_convs']} convs in the last)-MaxPool, {filters[0]}-{filters[-1]} "
-        f"filters + GlobalAvgPool-{head}-Dense(softmax)"
+        f"{spec['last_block_convs']} convs in the last)-MaxPool{stride}, "
+        f"{filters[0]}-{filters[-1]} filters + GlobalAvgPool-{head}-Dense(softmax)"
     )
 
 

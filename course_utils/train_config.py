@@ -42,6 +42,7 @@ _MODEL_DEFAULTS: dict[str, dict] = {
         "label_smoothing": 0.1,
         "augmentation": "flip",
         "batch_norm_momentum": 0.9,
+        "first_block_stride": 1,
         "cpu_bfloat16": True,
     },
 }
@@ -112,6 +113,8 @@ class TrainConfig:
             ``learning_rate * weight_decay`` of themselves (``models.compile_model``).
         batch_norm_momentum: How slowly the CNN's batch norms' stored statistics follow
             the batches; None means ``models.build_cnn``'s.
+        first_block_stride: 2 makes the CNN's first convolution step two pixels and
+            drops that block's pool (``models.build_cnn``); None means the builder's (1).
         cpu_bfloat16: Without a GPU, train in ``mixed_bfloat16`` where that is faster
             (``devices.bfloat16_trains_faster``: AMX); the model is saved in float32
             either way.
@@ -137,6 +140,7 @@ class TrainConfig:
     ema_momentum: float = 0.0
     weight_decay: float = 0.0
     batch_norm_momentum: float | None = None
+    first_block_stride: int | None = None
     cpu_bfloat16: bool = False
 
     def __post_init__(self) -> None:
@@ -172,6 +176,10 @@ class TrainConfig:
             raise ValueError(
                 f"batch_norm_momentum={self.batch_norm_momentum!r}: use a value in [0, 1), "
                 "e.g. 0.99, or None."
+            )
+        if self.first_block_stride not in (None, 1, 2):
+            raise ValueError(
+                f"first_block_stride={self.first_block_stride!r}: use 1 or 2, or None."
             )
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout={self.dropout!r}: use a rate in [0, 1), or None.")
@@ -216,12 +224,13 @@ class TrainConfig:
 
     @property
     def model_options(self) -> dict:
-        """Builder arguments this config sets (the CNN's filters, depth, dropout, batch norm)."""
+        """Builder arguments this config sets (the CNN's filters, depth, stride, dropout, ...)."""
         options = {
             "filters": self.filters,
             "last_block_convs": self.last_block_convs,
             "dropout": self.dropout,
             "batch_norm_momentum": self.batch_norm_momentum,
+            "first_block_stride": self.first_block_stride,
         }
         return {key: value for key, value in options.items() if value is not None}
 

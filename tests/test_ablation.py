@@ -76,6 +76,12 @@ def test_the_default_step_trains_the_defaults_and_the_baseline_the_first_ones() 
     late = by_name[ablation.WIDER_LATE_STEP]
     assert late.builds_on == ablation.BATCH_NORM_STEP
     assert late.overrides == {**batch_norm.overrides, "filters": (16, 32, 64, 192, 384)}
+    stride = by_name[ablation.STRIDE_STEP]
+    assert stride.builds_on == ablation.BATCH_NORM_STEP
+    assert stride.overrides == {**batch_norm.overrides, "first_block_stride": 2}
+    assert default.overrides["first_block_stride"] == defaults.first_block_stride == 1
+    stride_wider = by_name[ablation.STRIDE_WIDER_STEP]
+    assert stride_wider.overrides == {**stride.overrides, "filters": (24, 48, 96, 192, 384)}
     for name in (ablation.WIDER_STEP, ablation.DEEPER_STEP):
         assert by_name[name].builds_on == ablation.BATCH_16_STEP
         assert by_name[name].overrides["batch_size"] == 16

@@ -266,6 +266,25 @@ def test_cnn_is_small_flat_and_takes_raw_pixels() -> None:
     assert deeper.count_params() == 1_609_204
 
 
+def test_a_first_convolution_with_stride_2_replaces_the_first_pool() -> None:
+    pooled = models.build_cnn(64)
+    strided = models.build_cnn(64, first_block_stride=2)
+    names = [layer.name for layer in strided.layers]
+    assert "conv1_pool" not in names and "conv2_pool" in names
+    assert strided.get_layer("conv1").strides == (2, 2)
+    assert strided.get_layer("conv1").output.shape[1:] == (32, 32, 16)  # pooled: after the pool
+    assert pooled.get_layer("conv1_pool").output.shape[1:] == (32, 32, 16)
+    assert strided.get_layer("conv2").strides == (1, 1)
+    assert strided.get_layer("conv5b").output.shape[1:] == (4, 4, 256)
+    assert strided.count_params() == pooled.count_params()  # the same weights, fewer outputs
+    assert strided.name == pooled.name == "cnn"
+    images = _images(2, 64)
+    np.testing.assert_allclose(np.asarray(strided(images)).sum(axis=1), 1.0, atol=1e-5)
+    for stride in (0, 3):
+        with pytest.raises(ValueError, match=f"first_block_stride={stride}: use 1 or 2"):
+            models.build_cnn(64, first_block_stride=stride)
+
+
 def test_compile_model_metrics() -> None:
     model = models.compile_model(models.build_cnn(32, filters=(8, 16)), learning_rate=1e-3)
     labels = np.eye(4, dtype="float32")[[0, 1, 2, 3]]

@@ -471,6 +471,7 @@ def test_the_card_records_the_fast_cnn_as_built() -> None:
         "last_block_convs": 2,
         "dropout": 0.0,
         "batch_norm_momentum": 0.9,
+        "first_block_stride": 1,
     }
     model = run.build_model()
     rates = {layer.name: layer.rate for layer in model.layers if "dropout" in layer.name}
@@ -492,7 +493,15 @@ def test_the_card_records_the_fast_cnn_as_built() -> None:
         train.TrainConfig.for_model("cnn", last_block_convs=0)
     spec = models.build_spec("cnn", fast.image_size, 2, **run.model_options)
     assert spec["dropout"] == 0.0 and spec["filters"] == [16, 32, 64, 128]
-    assert spec["batch_norm_momentum"] == 0.9
+    assert spec["batch_norm_momentum"] == 0.9 and spec["first_block_stride"] == 1
+    strided = dataclasses.replace(fast, first_block_stride=2)
+    assert "the first with stride 2 and no pool" in train._cnn_architecture(strided)
+    assert "stride" not in train._cnn_architecture(fast)
+    strided_model = train.TrainingRun(strided, splits, ("a", "b"), "unused").build_model()
+    assert strided_model.get_layer("conv1").strides == (2, 2)
+    assert "conv1_pool" not in [layer.name for layer in strided_model.layers]
+    with pytest.raises(ValueError, match="first_block_stride=4"):
+        train.TrainConfig.for_model("cnn", first_block_stride=4)
 
 
 def test_max_train_images_samples_the_training_split_by_class() -> None:
