@@ -56,18 +56,19 @@ def test_the_default_step_trains_the_defaults_and_the_baseline_the_first_ones() 
     assert _bfloat16(base) and float32.overrides == {**base.overrides, "cpu_bfloat16": False}
     assert (defaults.batch_size, defaults.dropout) == (8, 0.0)
     batch_16 = by_name[ablation.BATCH_16_STEP]
-    assert default.builds_on == ablation.BATCH_16_STEP
-    assert default.overrides == {**batch_16.overrides, "batch_size": 8}
+    batch_8 = by_name[ablation.BATCH_8_STEP]
+    assert batch_8.builds_on == ablation.BATCH_16_STEP
+    assert batch_8.overrides == {**batch_16.overrides, "batch_size": 8}
     default_float32 = by_name[ablation.DEFAULT_FLOAT32_STEP]
-    assert default_float32.builds_on == ablation.DEFAULT_STEP
-    assert default_float32.overrides == {**default.overrides, "cpu_bfloat16": False}
+    assert default_float32.builds_on == ablation.BATCH_8_STEP
+    assert default_float32.overrides == {**batch_8.overrides, "cpu_bfloat16": False}
     batch_4 = by_name[ablation.BATCH_4_STEP]
-    assert batch_4.builds_on == ablation.DEFAULT_STEP
-    assert batch_4.overrides == {**default.overrides, "batch_size": 4}
+    assert batch_4.builds_on == ablation.BATCH_8_STEP
+    assert batch_4.overrides == {**batch_8.overrides, "batch_size": 4}
     batch_norm = by_name[ablation.BATCH_NORM_STEP]
-    assert batch_norm.builds_on == ablation.DEFAULT_STEP
-    assert batch_norm.overrides == {**default.overrides, "batch_norm_momentum": 0.99}
-    assert default.overrides["batch_norm_momentum"] == defaults.batch_norm_momentum == 0.9
+    assert batch_norm.builds_on == ablation.BATCH_8_STEP
+    assert batch_norm.overrides == {**batch_8.overrides, "batch_norm_momentum": 0.99}
+    assert batch_8.overrides["batch_norm_momentum"] == 0.9
     deeper = by_name[ablation.DEEPER_BATCH_NORM_STEP]
     assert deeper.overrides == {**batch_norm.overrides, "last_block_convs": 3}
     wider = by_name[ablation.WIDER_BATCH_NORM_STEP]
@@ -76,12 +77,12 @@ def test_the_default_step_trains_the_defaults_and_the_baseline_the_first_ones() 
     late = by_name[ablation.WIDER_LATE_STEP]
     assert late.builds_on == ablation.BATCH_NORM_STEP
     assert late.overrides == {**batch_norm.overrides, "filters": (16, 32, 64, 192, 384)}
-    stride = by_name[ablation.STRIDE_STEP]
-    assert stride.builds_on == ablation.BATCH_NORM_STEP
-    assert stride.overrides == {**batch_norm.overrides, "first_block_stride": 2}
-    assert default.overrides["first_block_stride"] == defaults.first_block_stride == 1
+    assert default.name == ablation.STRIDE_STEP and default.builds_on == ablation.BATCH_NORM_STEP
+    assert default.overrides == {**batch_norm.overrides, "first_block_stride": 2}
+    assert (defaults.batch_norm_momentum, defaults.first_block_stride) == (0.99, 2)
+    assert batch_8.overrides["first_block_stride"] == 1
     stride_wider = by_name[ablation.STRIDE_WIDER_STEP]
-    assert stride_wider.overrides == {**stride.overrides, "filters": (24, 48, 96, 192, 384)}
+    assert stride_wider.overrides == {**default.overrides, "filters": (24, 48, 96, 192, 384)}
     for name in (ablation.WIDER_STEP, ablation.DEEPER_STEP):
         assert by_name[name].builds_on == ablation.BATCH_16_STEP
         assert by_name[name].overrides["batch_size"] == 16

@@ -328,6 +328,8 @@ def test_train_config_defaults_and_overrides() -> None:
     )
     assert fast_cnn.augmentation == "flip" and fast_cnn.dropout == 0.0 and cnn.dropout == 0.0
     assert fast_cnn.label_smoothing == 0.0 and fast_cnn.patience == 10  # the demo's recipe
+    assert (cnn.batch_norm_momentum, cnn.first_block_stride) == (0.99, 2)  # the ninth session's
+    assert (fast_cnn.batch_norm_momentum, fast_cnn.first_block_stride) == (0.9, 1)  # as measured
     # The full CNN's cosine always runs out: patience follows num_epochs unless it is set.
     longer = train.TrainConfig.for_model("cnn", num_epochs=30, patience=None)
     assert (longer.num_epochs, longer.patience) == (30, 30)
