@@ -19,8 +19,8 @@ from course_utils.data.pipeline import AUGMENTATIONS
 #: stored statistics averaged over about 800 images (momentum 0.99) and a first convolution
 #: with stride 2 beat the first defaults (its baseline, ``ablation.FIRST_CNN_DEFAULTS``) in
 #: less time; on a CPU where bfloat16 trains faster (AMX) it trains in ``mixed_bfloat16``
-#: (the saved model is float32 all the same). A model without a default patience runs every epoch it is given:
-#: ``for_model`` sets ``patience = num_epochs``.
+#: (the saved model is float32 all the same). A model without a default patience runs
+#: every epoch it is given: ``for_model`` sets ``patience = num_epochs``.
 _MODEL_DEFAULTS: dict[str, dict] = {
     "xception": {
         "image_size": 299,
