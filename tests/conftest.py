@@ -97,6 +97,17 @@ def cnn():
 
 
 @pytest.fixture(scope="module")
+def strided_cnn():
+    """The same small CNN with the full recipe's stride-2 first convolution (no first pool)."""
+    import keras
+
+    from course_utils import models
+
+    keras.utils.set_random_seed(1)
+    return models.build_cnn(64, filters=(8, 16), last_block_convs=1, first_block_stride=2)
+
+
+@pytest.fixture(scope="module")
 def xception():
     """An untrained 71-px Xception classifier (seed 2), built once per test module."""
     import keras

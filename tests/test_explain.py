@@ -37,8 +37,8 @@ def test_every_method_gives_a_unit_map(request, which, method):
     assert max(peaks) == pytest.approx(1.0)  # not flat for every class
 
 
-def test_last_conv_layer_finds_the_activated_feature_map(cnn, xception):
-    assert explain.last_conv_layer(cnn) == "conv2_relu"
+def test_last_conv_layer_finds_the_activated_feature_map(cnn, strided_cnn, xception):
+    assert explain.last_conv_layer(cnn) == explain.last_conv_layer(strided_cnn) == "conv2_relu"
     assert explain.last_conv_layer(xception) == models.FEATURE_LAYER
     dense_only = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     with pytest.raises(ValueError, match="layer_name"):
@@ -108,7 +108,7 @@ def _reference_maps(model, image, index):
     return explain._normalize(cam[0]), explain._normalize(saliency[0])
 
 
-@pytest.mark.parametrize("which", ["cnn", "xception"])
+@pytest.mark.parametrize("which", ["cnn", "strided_cnn", "xception"])
 def test_explainer_matches_predict_and_tf_keras_vis(request, which):
     model = request.getfixturevalue(which)
     size = explain.input_size(model)[0]
